@@ -1,0 +1,248 @@
+"""Face detectors: BlazeFace (OpenVINO) and OpenCV's Haar cascade.
+
+Both take a BGR uint8 image and return `Detections` in image pixels, so
+the tracker and the node do not care which one runs. BlazeFace is the
+default: it finds three-quarter views and small faces that the Haar
+cascade (what the original systems used) misses, and it gives eye
+keypoints for alignment. Its weights are MediaPipe's `.tflite` files,
+shipped in `emotion_ros/models` (Apache-2.0, see the model card there),
+run by OpenVINO, which reads `.tflite` directly; the anchor decoding
+below follows MediaPipe's SsdAnchorsCalculator and
+TensorsToDetectionsCalculator options for these two models.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MODELS_DIR = Path(__file__).resolve().parent / 'models'
+
+
+@dataclass
+class Detections:
+    """Faces found in one image, sorted by score, highest first.
+
+    boxes: (N, 4) float32 [x, y, width, height] in pixels.
+    scores: (N,) float32, 0..1.
+    keypoints: (N, K, 2) float32 pixels, or None when the detector gives none.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray | None = None
+
+    def __len__(self):
+        return len(self.boxes)
+
+    @classmethod
+    def empty(cls, num_keypoints: int | None = None):
+        keypoints = None if num_keypoints is None else np.zeros((0, num_keypoints, 2), np.float32)
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), keypoints)
+
+    def take(self, index):
+        """The detections at `index` (an index array or slice)."""
+        keypoints = None if self.keypoints is None else self.keypoints[index]
+        return Detections(self.boxes[index], self.scores[index], keypoints)
+
+
+@dataclass(frozen=True)
+class BlazeFaceVariant:
+    """What MediaPipe's graph config says about one BlazeFace model."""
+
+    filename: str
+    input_size: int
+    strides: tuple
+    anchors_per_layer: int
+
+
+BLAZEFACE_VARIANTS = {
+    # face_detection_full_range.pbtxt: 1 layer, stride 4, no interpolated anchor.
+    'full_range': BlazeFaceVariant('face_detection_full_range_sparse.tflite', 192, (4,), 1),
+    # face_detection_short_range.pbtxt: 4 layers, interpolated anchor -> 2 per layer.
+    'short_range': BlazeFaceVariant('face_detection_short_range.tflite', 128, (8, 16, 16, 16), 2),
+}
+# BlazeFace keypoint order (the person's right eye is on the image's left).
+BLAZEFACE_KEYPOINTS = ('right_eye', 'left_eye', 'nose_tip', 'mouth_centre',
+                       'right_ear_tragion', 'left_ear_tragion')
+
+
+def ssd_anchor_centres(input_size: int, strides, anchors_per_layer: int) -> np.ndarray:
+    """Anchor centres (A, 2) as (x, y) in 0..1, in the order the model outputs them.
+
+    With fixed-size anchors only the centres matter: consecutive layers of
+    equal stride share one feature map, each cell holding all their anchors.
+    """
+    centres = []
+    layer = 0
+    while layer < len(strides):
+        stride = strides[layer]
+        anchors_per_cell = 0
+        while layer < len(strides) and strides[layer] == stride:
+            anchors_per_cell += anchors_per_layer
+            layer += 1
+        cells = int(np.ceil(input_size / stride))
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing='ij')
+        grid = np.stack([(xs.ravel() + 0.5) / cells, (ys.ravel() + 0.5) / cells], axis=1)
+        centres.append(np.repeat(grid, anchors_per_cell, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+def weighted_nms(boxes, scores, keypoints, iou_threshold: float, max_count: int):
+    """MediaPipe-style blending NMS: overlapping boxes are averaged by score.
+
+    Blending rather than discarding steadies boxes from frame to frame,
+    which the tracker and the crops downstream both profit from.
+    Returns (boxes, scores, keypoints) of at most `max_count` faces.
+    """
+    order = np.argsort(-scores)
+    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
+    remaining = np.ones(len(boxes), bool)
+    out_boxes, out_scores, out_keypoints = [], [], []
+    for i in range(len(boxes)):
+        if not remaining[i]:
+            continue
+        overlap = box_iou(boxes[i:i + 1], boxes)[0]
+        group = remaining & (overlap >= iou_threshold)
+        group[i] = True
+        weights = scores[group][:, None]
+        out_boxes.append((boxes[group] * weights).sum(0) / weights.sum())
+        out_keypoints.append((keypoints[group] * weights[:, :, None]).sum(0) / weights.sum())
+        out_scores.append(scores[i])
+        remaining &= ~group
+        if len(out_boxes) == max_count:
+            break
+    if not out_boxes:
+        return boxes[:0], scores[:0], keypoints[:0]
+    return (np.array(out_boxes, np.float32), np.array(out_scores, np.float32),
+            np.array(out_keypoints, np.float32))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of boxes [x, y, w, h]: (N, 4) x (M, 4) -> (N, M)."""
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    inter_w = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    inter_h = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = inter_w * inter_h
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace run through OpenVINO on a letterboxed frame.
+
+    `variant` 'full_range' (192 px input, faces up to ~5 m, also small
+    and turned faces) or 'short_range' (128 px, faces within ~2 m).
+    """
+
+    def __init__(self, variant: str = 'full_range', score_threshold: float = 0.5,
+                 nms_threshold: float = 0.3, max_faces: int = 10, min_face_size: float = 0.0,
+                 device: str = 'CPU', model_path: str | None = None):
+        if variant not in BLAZEFACE_VARIANTS:
+            raise ValueError(f"unknown BlazeFace variant '{variant}' "
+                             f"(choose from {', '.join(BLAZEFACE_VARIANTS)})")
+        import openvino as ov
+
+        self.variant = BLAZEFACE_VARIANTS[variant]
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.max_faces = max_faces
+        self.min_face_size = min_face_size
+        path = Path(model_path) if model_path else MODELS_DIR / self.variant.filename
+        if not path.is_file():
+            raise FileNotFoundError(f'BlazeFace model not found: {path}')
+        core = ov.Core()
+        config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'} \
+            if device == 'CPU' else {}
+        self._compiled = core.compile_model(core.read_model(str(path)), device, config)
+        self._request = self._compiled.create_infer_request()
+        self._anchors = ssd_anchor_centres(self.variant.input_size, self.variant.strides,
+                                           self.variant.anchors_per_layer)
+        outputs = {tuple(o.get_partial_shape().to_shape())[-1]: o for o in self._compiled.outputs}
+        self._regressors, self._classificators = outputs[16], outputs[1]
+
+    def detect(self, image: np.ndarray) -> Detections:
+        size = self.variant.input_size
+        height, width = image.shape[:2]
+        scale = size / max(height, width)
+        resized = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        pad_x, pad_y = (size - resized.shape[1]) // 2, (size - resized.shape[0]) // 2
+        letterbox = np.zeros((size, size, 3), np.uint8)
+        letterbox[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized
+        tensor = cv2.cvtColor(letterbox, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 127.5 - 1.0
+
+        results = self._request.infer({0: tensor})
+        raw = results[self._regressors][0]
+        logits = np.clip(results[self._classificators][0, :, 0].astype(np.float64), -100.0, 100.0)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = scores >= self.score_threshold
+        if not keep.any():
+            return Detections.empty(len(BLAZEFACE_KEYPOINTS))
+        raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep]
+
+        # Offsets are in input pixels relative to the anchor centre; to letterbox pixels.
+        centres = raw[:, 0:2] + anchors * size
+        sizes = raw[:, 2:4]
+        boxes = np.concatenate([centres - sizes / 2, sizes], axis=1)
+        keypoints = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :] * size
+        boxes, scores, keypoints = weighted_nms(boxes, scores, keypoints,
+                                                self.nms_threshold, self.max_faces)
+        # Letterbox pixels -> image pixels.
+        offset = np.array([pad_x, pad_y], np.float32)
+        boxes[:, 0:2] = (boxes[:, 0:2] - offset) / scale
+        boxes[:, 2:4] /= scale
+        keypoints = (keypoints - offset) / scale
+        big_enough = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_face_size
+        return Detections(boxes[big_enough], scores[big_enough], keypoints[big_enough])
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face Haar cascade, as the original systems used.
+
+    Frontal faces only and no keypoints; it reports a score of 1.0 for
+    every detection since the cascade has no calibrated confidence.
+    """
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_face_size: float = 24.0, max_faces: int = 10, cascade_path: str | None = None):
+        if cascade_path is None:
+            cascade_path = str(Path(cv2.data.haarcascades) / 'haarcascade_frontalface_default.xml')
+        self._cascade = cv2.CascadeClassifier(cascade_path)
+        if self._cascade.empty():
+            raise FileNotFoundError(f'Haar cascade could not be loaded: {cascade_path}')
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_face_size = int(min_face_size)
+        self.max_faces = max_faces
+
+    def detect(self, image: np.ndarray) -> Detections:
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        gray = cv2.equalizeHist(gray)
+        found = self._cascade.detectMultiScale(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(self.min_face_size, self.min_face_size))
+        if len(found) == 0:
+            return Detections.empty()
+        boxes = np.asarray(found, np.float32)
+        # Largest first, as a stand-in for a score order.
+        boxes = boxes[np.argsort(-boxes[:, 2] * boxes[:, 3])][:self.max_faces]
+        return Detections(boxes, np.ones(len(boxes), np.float32), None)
+
+
+DETECTORS = ('blazeface', 'blazeface_short', 'haar')
+
+
+def make_detector(name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3,
+                  max_faces: int = 10, min_face_size: float = 0.0, device: str = 'CPU'):
+    """Build a detector by name: 'blazeface' (full range), 'blazeface_short' or 'haar'."""
+    if name == 'blazeface':
+        return BlazeFaceDetector('full_range', score_threshold, nms_threshold, max_faces,
+                                 min_face_size, device)
+    if name == 'blazeface_short':
+        return BlazeFaceDetector('short_range', score_threshold, nms_threshold, max_faces,
+                                 min_face_size, device)
+    if name == 'haar':
+        return HaarFaceDetector(max_faces=max_faces, min_face_size=max(min_face_size, 24.0))
+    raise ValueError(f"unknown detector '{name}' (choose from {', '.join(DETECTORS)})")

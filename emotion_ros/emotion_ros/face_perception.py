@@ -1,0 +1,65 @@
+"""Detect, track and crop the faces of one frame: the face detector node's core."""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .alignment import align_face
+from .tracking import FaceTracker
+
+
+@dataclass
+class TrackedFace:
+    id: int
+    box: np.ndarray                 # [x, y, w, h] pixels
+    score: float
+    keypoints: np.ndarray | None    # (K, 2) pixels, or None
+    roll: float                     # rad, counter-clockwise
+    crop: np.ndarray | None         # (crop_size, crop_size) uint8, or None
+
+
+class FacePerception:
+    """A detector, a tracker and the crop settings, applied frame by frame.
+
+    crop_size 0 switches the crops off (faces only).
+    """
+
+    def __init__(self, detector, tracker: FaceTracker, crop_size: int = 64,
+                 crop_margin: float = 0.2):
+        self.detector = detector
+        self.tracker = tracker
+        self.crop_size = crop_size
+        self.crop_margin = crop_margin
+
+    def process(self, image: np.ndarray, stamp: float) -> list[TrackedFace]:
+        """Faces of a BGR frame taken at `stamp` seconds, highest score first."""
+        detections = self.detector.detect(image)
+        ids = self.tracker.update(detections.boxes, detections.scores, stamp)
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if self.crop_size else None
+        faces = []
+        for i, face_id in enumerate(ids):
+            if face_id == 0:
+                continue
+            keypoints = None if detections.keypoints is None else detections.keypoints[i]
+            crop, roll = None, 0.0
+            if self.crop_size:
+                crop, roll = align_face(gray, detections.boxes[i], keypoints,
+                                        self.crop_size, self.crop_margin)
+            faces.append(TrackedFace(int(face_id), detections.boxes[i],
+                                     float(detections.scores[i]), keypoints, roll, crop))
+        return faces
+
+
+def draw_faces(image: np.ndarray, faces, labels=None) -> np.ndarray:
+    """A copy of `image` with each face's box, id, keypoints and optional label."""
+    out = image.copy()
+    for i, face in enumerate(faces):
+        x, y, w, h = (int(round(v)) for v in face.box)
+        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 200, 0), 2)
+        text = f'#{face.id}' + (f' {labels[i]}' if labels is not None else '')
+        cv2.putText(out, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 200, 0), 1, cv2.LINE_AA)
+        if face.keypoints is not None:
+            for px, py in face.keypoints.astype(int):
+                cv2.circle(out, (int(px), int(py)), 2, (0, 0, 255), -1)
+    return out

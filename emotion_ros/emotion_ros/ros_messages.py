@@ -1,0 +1,40 @@
+"""Between the numpy core and ROS messages: the only place the nodes share ROS conversions."""
+import numpy as np
+from emotion_ros_msgs.msg import BoundingBox, Face
+from sensor_msgs.msg import CompressedImage, Image
+
+from .image_conversion import bgr_to_raw, compressed_to_bgr, raw_to_bgr
+
+
+def image_msg_to_bgr(msg) -> np.ndarray:
+    """BGR pixels of a sensor_msgs/Image or CompressedImage (raises ImageConversionError)."""
+    if isinstance(msg, CompressedImage):
+        return compressed_to_bgr(msg.data)
+    return raw_to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+
+
+def bgr_to_image_msg(image: np.ndarray, header, encoding: str = 'bgr8') -> Image:
+    """A sensor_msgs/Image of a BGR (or grey, for mono8) array."""
+    step, data = bgr_to_raw(image, encoding)
+    return Image(header=header, height=image.shape[0], width=image.shape[1], encoding=encoding,
+                 is_bigendian=0, step=step, data=data)
+
+
+def stamp_to_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def box_msg(box) -> BoundingBox:
+    x, y, w, h = (float(v) for v in box)
+    return BoundingBox(x=x, y=y, width=w, height=h)
+
+
+def face_msg(face, header) -> Face:
+    """A Face message of a face_perception.TrackedFace; the crop gets the image's header."""
+    msg = Face(id=face.id, box=box_msg(face.box), confidence=face.score, roll=face.roll)
+    if face.keypoints is not None:
+        msg.landmark_type = Face.LANDMARKS_BLAZEFACE_6
+        msg.landmarks = face.keypoints.astype(np.float32).ravel().tolist()
+    if face.crop is not None:
+        msg.crop = bgr_to_image_msg(face.crop, header, 'mono8')
+    return msg

@@ -1,0 +1,100 @@
+"""Stable face ids across frames.
+
+Detections of each frame are matched to the live tracks by optimal
+assignment (Hungarian) on the distance between box centres, in units of
+the track's face size, gated by overlap or closeness. Only a confident
+detection (score >= `min_new_score`) starts a track; weaker ones can only
+continue one, which keeps a real face through hard frames while a
+flicker of low scores on the background never becomes a face (the idea
+of ByteTrack's two thresholds). A track survives
+`max_age` seconds without a match, so a face the detector misses for a
+few frames keeps its id; after that it is forgotten and a face that
+comes back gets a new id. Time, not frame count, drives the memory,
+since camera rates vary.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .face_detection import box_iou
+
+
+@dataclass
+class Track:
+    id: int
+    box: np.ndarray        # last matched box [x, y, w, h]
+    first_seen: float      # seconds
+    last_seen: float       # seconds
+    hits: int = 1
+
+
+class FaceTracker:
+    """Assigns track ids to per-frame face boxes.
+
+    min_iou: a detection overlapping a track by at least this IoU may match it.
+    max_centre_distance: ... or one whose centre is within this many face
+        sizes (sqrt(w*h) of the track) of the track's centre (fast motion).
+    max_age: seconds a track lives on without a matching detection.
+    min_new_score: lowest detection score that starts a new track.
+    """
+
+    def __init__(self, min_iou: float = 0.2, max_centre_distance: float = 0.6,
+                 max_age: float = 1.0, min_new_score: float = 0.7):
+        self.min_iou = min_iou
+        self.min_new_score = min_new_score
+        self.max_centre_distance = max_centre_distance
+        self.max_age = max_age
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def reset(self):
+        """Forget every track; ids keep counting up so none is reused."""
+        self.tracks = []
+
+    def update(self, boxes: np.ndarray, scores: np.ndarray, stamp: float) -> np.ndarray:
+        """Match this frame's boxes (N, 4) at time `stamp` [s]; return their ids (N,).
+
+        Id 0 marks a detection that matched no track and was too weak to start one.
+        """
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(scores, np.float32).reshape(-1)
+        # A stamp that goes back (bag looped, clock reset) would freeze
+        # expiry: start over.
+        if self.tracks and stamp < max(t.last_seen for t in self.tracks):
+            self.reset()
+        self.tracks = [t for t in self.tracks if stamp - t.last_seen <= self.max_age]
+
+        ids = np.zeros(len(boxes), np.int64)
+        unmatched = set(range(len(boxes)))
+        if self.tracks and len(boxes):
+            track_boxes = np.stack([t.box for t in self.tracks])
+            cost = self._distance(track_boxes, boxes)
+            allowed = (box_iou(track_boxes, boxes) >= self.min_iou) | \
+                (cost <= self.max_centre_distance)
+            rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
+            for row, col in zip(rows, cols):
+                if not allowed[row, col]:
+                    continue
+                track = self.tracks[row]
+                track.box, track.last_seen = boxes[col], stamp
+                track.hits += 1
+                ids[col] = track.id
+                unmatched.discard(col)
+        for col in sorted(unmatched):
+            if scores[col] < self.min_new_score:
+                continue
+            track = Track(self._next_id, boxes[col], stamp, stamp)
+            self._next_id += 1
+            self.tracks.append(track)
+            ids[col] = track.id
+        return ids
+
+    @staticmethod
+    def _distance(track_boxes: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Centre distance (T, N) in units of each track's face size."""
+        track_centres = track_boxes[:, :2] + track_boxes[:, 2:] / 2
+        centres = boxes[:, :2] + boxes[:, 2:] / 2
+        size = np.sqrt(track_boxes[:, 2] * track_boxes[:, 3])
+        return np.linalg.norm(track_centres[:, None] - centres[None], axis=2) / \
+            np.maximum(size, 1e-6)[:, None]

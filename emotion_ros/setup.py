@@ -1,0 +1,30 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'emotion_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    package_data={package_name: ['models/*.tflite', 'models/*.md', 'models/LICENSE*']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    maintainer='emotion_ros maintainers',
+    maintainer_email='maintainers@emotion-ros.org',
+    description='Face, Action Unit and emotion perception for robots, as ROS 2 nodes.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'face_detector = emotion_ros.face_detector_node:main',
+        ],
+    },
+)

