@@ -27,9 +27,13 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$requirements_hash" ]
 fi
 
 # Rebuild when anything colcon installs changed (Python sources are symlinked).
-sources_hash=$(find emotion_ros_msgs emotion_ros/setup.py emotion_ros/setup.cfg emotion_ros/package.xml \
-    emotion_ros/resource emotion_ros/launch emotion_ros/config -type f -print0 2>/dev/null \
-  | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+installed_sources=()
+for path in emotion_ros_msgs emotion_ros/setup.py emotion_ros/setup.cfg emotion_ros/package.xml \
+    emotion_ros/resource emotion_ros/launch emotion_ros/config; do
+  [ -e "$path" ] && installed_sources+=("$path")
+done
+sources_hash=$(find "${installed_sources[@]}" -type f -print0 | sort -z | xargs -0 sha256sum \
+  | sha256sum | cut -d' ' -f1)
 if [ "$(cat install/.sources.sha256 2>/dev/null)" != "$sources_hash" ]; then
   log "building emotion_ros_msgs and emotion_ros with colcon"
   (
