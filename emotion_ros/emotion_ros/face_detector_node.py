@@ -9,16 +9,16 @@ newest frame and never queues a backlog.
 """
 import time
 
-import rclpy
 from emotion_ros_msgs.msg import FaceArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
+from .alignment import CROP_MARGIN, CROP_SIZE
 from .face_detection import DETECTORS, make_detector
 from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
+from .node_support import ErrorLog, run_node
 from .ros_messages import bgr_to_image_msg, face_msg, image_msg_to_bgr, stamp_to_seconds
 from .tracking import FaceTracker
 
@@ -33,8 +33,8 @@ PARAMETERS = {
     'max_rate': 0.0,                # Hz, 0 = process every frame
     'input_compressed': False,
     'input_reliability': 'best_effort',   # best_effort | reliable
-    'crop_size': 64,                # px of the aligned crops, 0 = no crops
-    'crop_margin': 0.2,             # border around the face, fraction of its size
+    'crop_size': CROP_SIZE,         # px of the aligned crops (the AU model's input), 0 = none
+    'crop_margin': CROP_MARGIN,     # border around the face box, fraction of its size
     'track_max_age': 1.0,           # s a lost face keeps its id
     'track_min_iou': 0.2,
     'track_max_centre_distance': 0.6,   # face sizes
@@ -57,7 +57,7 @@ class FaceDetectorNode(Node):
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'])
         self.min_period = 1.0 / p['max_rate'] if p['max_rate'] > 0 else 0.0
         self.last_processed = -float('inf')
-        self.error_counts = {}
+        self.errors = ErrorLog(self.get_logger())
 
         self.faces_pub = self.create_publisher(FaceArray, 'faces', 10)
         self.debug_pub = self.create_publisher(Image, 'faces/debug_image', 1)
@@ -82,13 +82,13 @@ class FaceDetectorNode(Node):
         try:
             image = image_msg_to_bgr(msg)
         except ImageConversionError as error:
-            self._count_error(error.kind, f'dropped image: {error}')
+            self.errors.error(error.kind, f'dropped image: {error}')
             return
         stamp = stamp_to_seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
         try:
             faces = self.perception.process(image, stamp)
         except Exception as error:  # a bad frame must not take the node down
-            self._count_error('processing', f'face detection failed: {error!r}')
+            self.errors.error('processing', f'face detection failed: {error!r}')
             return
         out = FaceArray(header=msg.header, image_width=image.shape[1],
                         image_height=image.shape[0])
@@ -97,23 +97,9 @@ class FaceDetectorNode(Node):
         if self.debug_pub.get_subscription_count() > 0:
             self.debug_pub.publish(bgr_to_image_msg(draw_faces(image, faces), msg.header))
 
-    def _count_error(self, kind: str, text: str):
-        self.error_counts[kind] = self.error_counts.get(kind, 0) + 1
-        self.get_logger().error(text, throttle_duration_sec=1.0)
-
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FaceDetectorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(FaceDetectorNode, args)
 
 
 if __name__ == '__main__':

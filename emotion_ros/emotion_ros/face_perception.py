@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .alignment import align_face
+from .alignment import CROP_MARGIN, CROP_SIZE, align_face
 from .tracking import FaceTracker
 
 
@@ -24,8 +24,8 @@ class FacePerception:
     crop_size 0 switches the crops off (faces only).
     """
 
-    def __init__(self, detector, tracker: FaceTracker, crop_size: int = 64,
-                 crop_margin: float = 0.2):
+    def __init__(self, detector, tracker: FaceTracker, crop_size: int = CROP_SIZE,
+                 crop_margin: float = CROP_MARGIN):
         self.detector = detector
         self.tracker = tracker
         self.crop_size = crop_size

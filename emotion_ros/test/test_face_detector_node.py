@@ -74,8 +74,8 @@ def test_faces_of_a_real_photo(raw_node, test_node):
         assert 0 <= face.box.x < image.shape[1] and 0 <= face.box.y < image.shape[0]
         assert face.box.width > 40 and face.confidence >= 0.7
         assert face.landmark_type == Face.LANDMARKS_BLAZEFACE_6 and len(face.landmarks) == 12
-        assert (face.crop.width, face.crop.height, face.crop.encoding) == (64, 64, 'mono8')
-        assert len(face.crop.data) == 64 * 64
+        assert (face.crop.width, face.crop.height, face.crop.encoding) == (48, 48, 'mono8')
+        assert len(face.crop.data) == 48 * 48
         assert face.crop.header.stamp == faces.header.stamp
 
 
