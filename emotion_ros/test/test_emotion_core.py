@@ -1,0 +1,122 @@
+"""The ROS-free emotion pieces: k-NN, smoothing, pain score, affect, episodes."""
+import math
+
+import numpy as np
+import pytest
+
+from emotion_ros.affect import pspi, valence_arousal
+from emotion_ros.emotion_classifier import AUEmotionClassifier
+from emotion_ros.emotion_smoothing import EmotionSmoother
+from emotion_ros.sustained_emotion import END, START, SustainedEmotionDetector
+
+CODES = (1, 2, 4, 6, 7, 9, 10, 12, 25)
+
+
+def clusters(rng, centres, per_label=40, noise=0.05):
+    x, y = [], []
+    for label, centre in centres.items():
+        x.append(np.clip(np.array(centre) + rng.normal(0, noise, (per_label, len(CODES))), 0, 1))
+        y += [label] * per_label
+    return np.concatenate(x), np.array(y)
+
+
+CENTRES = {'happy': [0, 0, 0, .9, .3, 0, 0, .9, .6], 'sad': [.8, 0, .7, 0, 0, 0, 0, 0, 0],
+           'surprise': [.9, .9, 0, 0, 0, 0, 0, 0, .9]}
+
+
+def test_knn_classifies_saves_and_refuses_another_au_list(tmp_path):
+    x, y = clusters(np.random.default_rng(0), CENTRES)
+    classifier = AUEmotionClassifier(CODES, n_neighbors=7).fit(x, y)
+    p = classifier.predict_proba([CENTRES['sad'], CENTRES['happy']])
+    assert classifier.labels == ('happy', 'sad', 'surprise')
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-6)
+    assert list(classifier.predict([CENTRES['sad'], CENTRES['happy']])) == ['sad', 'happy']
+    classifier.save(tmp_path / 'knn.npz')
+    loaded = AUEmotionClassifier.load(tmp_path / 'knn.npz', au_codes=CODES)
+    np.testing.assert_allclose(loaded.predict_proba(x), classifier.predict_proba(x))
+    with pytest.raises(ValueError, match='made for AUs'):
+        AUEmotionClassifier.load(tmp_path / 'knn.npz', au_codes=CODES[:-1])
+    with pytest.raises(ValueError, match='NaN'):
+        classifier.predict_proba([[math.nan] * len(CODES)])
+
+
+def test_adding_labelled_points_adds_an_emotion():
+    rng = np.random.default_rng(1)
+    x, y = clusters(rng, CENTRES)
+    classifier = AUEmotionClassifier(CODES, n_neighbors=7).fit(x, y)
+    pain_centre = [0, 0, .9, .8, .9, .7, .6, 0, .3]          # brow lowerer, cheek raiser, nose wrinkler
+    assert classifier.predict([pain_centre])[0] != 'pain'
+    pain_points, _ = clusters(rng, {'pain': pain_centre}, per_label=10)
+    classifier.add_examples(pain_points, 'pain')
+    assert 'pain' in classifier.labels
+    assert classifier.predict([pain_centre])[0] == 'pain'
+    assert classifier.predict([CENTRES['happy']])[0] == 'happy'
+
+
+def test_noisy_frames_give_a_stable_label():
+    rng = np.random.default_rng(2)
+    smoother = EmotionSmoother(('happy', 'sad', 'neutral'), half_life=0.5, switch_margin=0.1)
+    labels, raw = [], []
+    for i in range(90):                    # 3 s at 30 fps, truth 'sad' with noisy frames
+        p = np.array([0.25, 0.45, 0.30]) + rng.normal(0, 0.15, 3)
+        p = np.clip(p, 0.01, None)
+        raw.append(int(p.argmax()))
+        labels.append(smoother.update(7, p / p.sum(), i / 30).label)
+    raw_flips = sum(a != b for a, b in zip(raw, raw[1:]))
+    assert raw_flips > 20                  # the frames alone flicker...
+    assert labels[15:] == ['sad'] * 75     # ...the smoothed label does not
+    last = smoother.update(7, [0.2, 0.5, 0.3], 3.0)
+    assert last.frame_count == 91 and last.time_span == pytest.approx(3.0)
+
+
+def test_smoothing_is_by_time_and_resets_after_a_gap():
+    smoother = EmotionSmoother(('happy', 'sad'), half_life=1.0, switch_margin=0.0, max_gap=2.0)
+    smoother.update(1, [1.0, 0.0], 0.0)
+    half = smoother.update(1, [0.0, 1.0], 1.0)     # one half-life later: halfway
+    assert half.probabilities[1] == pytest.approx(0.5)
+    fresh = smoother.update(1, [0.0, 1.0], 5.0)    # gap > max_gap: starts over
+    assert fresh.label == 'sad' and fresh.frame_count == 1 and fresh.time_span == 0
+    smoother.forget_all_but([])
+    assert smoother.update(1, [1.0, 0.0], 5.1).frame_count == 1
+
+
+def test_pspi():
+    codes = (4, 6, 7, 9, 10, 12)
+    assert pspi(codes, [1, 0.2, 0.6, 0, 0.4, 1]) == pytest.approx(5 + 3 + 2)
+    assert pspi(codes + (43,), [1, 1, 1, 1, 1, 0, 1]) == pytest.approx(16)
+    assert math.isnan(pspi((6, 7, 9, 10), [1, 1, 1, 1]))
+
+
+def test_valence_arousal():
+    v, a = valence_arousal(('happy', 'sad'), (0.9, 0.1))
+    assert v > 0.5 and a > 0.3
+    v, a = valence_arousal(('happy', 'sad', 'confusion'), (0.0, 0.5, 0.5))   # unknown label ignored
+    assert (v, a) == pytest.approx((-0.7, -0.4))
+
+
+def test_one_start_and_one_end_per_episode():
+    detector = SustainedEmotionDetector(min_confidence=0.5, min_duration=2.0)
+    events = []
+    for i in range(40):                             # 4 s sad at 10 fps, then happy
+        events += detector.update(3, 'sad', 0.7, i / 10)
+    for i in range(40, 50):
+        events += detector.update(3, 'happy', 0.8, i / 10)
+    assert [e.kind for e in events] == [START, END]
+    start, end = events
+    assert start.since == 0 and start.duration == pytest.approx(2.0) and start.emotion == 'sad'
+    assert end.duration == pytest.approx(3.9) and end.confidence == pytest.approx(0.7)
+
+
+def test_short_or_weak_spells_give_no_event_and_a_lost_face_ends_its_episode():
+    detector = SustainedEmotionDetector(min_confidence=0.5, min_duration=2.0)
+    events = []
+    for i in range(15):
+        events += detector.update(1, 'sad', 0.9, i / 10)         # 1.4 s only
+    events += detector.update(1, 'neutral', 0.9, 1.5)
+    for i in range(30):
+        events += detector.update(1, 'sad', 0.3, 2 + i / 10)      # too weak
+    assert events == []
+    for i in range(30):
+        events += detector.update(2, 'pain', 0.8, i / 10)
+    events += detector.face_lost(2)
+    assert [(e.kind, e.emotion, e.face_id) for e in events] == [(START, 'pain', 2), (END, 'pain', 2)]
