@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 RUN := source ./env.sh &&
 
-.PHONY: setup demo test benchmark clean
+.PHONY: setup demo test benchmark pretrain train-au evaluate-au clean
 setup:
 	@bash scripts/setup.sh
 
@@ -15,7 +15,18 @@ test: setup
 	@$(RUN) python -m pytest emotion_ros/test
 
 benchmark: setup
-	@$(RUN) python scripts/benchmark_detector.py
+	@$(RUN) python scripts/benchmark_detector.py && python scripts/benchmark_au.py
+
+# The AU model (hours on 2 cores; each resumes where it stopped). See the model card.
+pretrain: setup
+	@$(RUN) python -m emotion_ros.training.train pretrain --out runs/pretrain --epochs 15
+
+train-au: setup
+	@$(RUN) python -m emotion_ros.training.train au --base artifacts/fer2013_pretrain/best.keras \
+		--out runs/au --epochs 6 --steps 100 --export emotion_ros/emotion_ros/models/au_model
+
+evaluate-au: setup
+	@$(RUN) python -m emotion_ros.training.evaluate --epochs 6 --steps 100
 
 clean:
 	rm -rf build install log .venv env.sh output

