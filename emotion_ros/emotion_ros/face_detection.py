@@ -40,11 +40,6 @@ class Detections:
         keypoints = None if num_keypoints is None else np.zeros((0, num_keypoints, 2), np.float32)
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), keypoints)
 
-    def take(self, index):
-        """The detections at `index` (an index array or slice)."""
-        keypoints = None if self.keypoints is None else self.keypoints[index]
-        return Detections(self.boxes[index], self.scores[index], keypoints)
-
 
 @dataclass(frozen=True)
 class BlazeFaceVariant:
