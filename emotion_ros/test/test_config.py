@@ -4,13 +4,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emotion_ros import face_detector_node
+from emotion_ros import au_estimator_node, face_detector_node
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 
 
 @pytest.mark.parametrize('file, node_name, module', [
     ('face_detector.yaml', '/**/face_detector', face_detector_node),
+    ('au_estimator.yaml', '/**/au_estimator', au_estimator_node),
 ])
 def test_yaml_matches_declared_parameters(file, node_name, module):
     parameters = yaml.safe_load((CONFIG / file).read_text())[node_name]['ros__parameters']

@@ -1,0 +1,89 @@
+"""The au_estimator node with the shipped model, over DDS."""
+import numpy as np
+from builtin_interfaces.msg import Time
+from conftest import read_image
+from emotion_ros_msgs.msg import ActionUnitsArray, FaceArray
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from emotion_ros.au_model import AUModel
+from emotion_ros.face_detection import make_detector
+from emotion_ros.face_perception import FacePerception
+from emotion_ros.ros_messages import bgr_to_image_msg, face_msg
+from emotion_ros.tracking import FaceTracker
+
+
+def collect(test_node, topic, msg_type):
+    received = []
+    test_node.node.create_subscription(msg_type, topic, received.append, 10)
+    return received
+
+
+def send_until(test_node, publisher, msg, received, timeout=15.0):
+    stamp = msg.header.stamp
+    polls = iter(range(10 ** 6))
+
+    def answered():
+        if any(m.header.stamp == stamp for m in received):
+            return True
+        if next(polls) % 5 == 0:
+            publisher.publish(msg)
+        return False
+    assert test_node.spin_until(answered, timeout)
+    return next(m for m in received if m.header.stamp == stamp)
+
+
+def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
+    detector = start_node('face_detector', namespace='/chain')
+    estimator = start_node('au_estimator', namespace='/chain')
+    faces_seen = collect(test_node, '/chain/faces', FaceArray)
+    aus_seen = collect(test_node, '/chain/action_units', ActionUnitsArray)
+    camera = test_node.node.create_publisher(Image, '/chain/image', qos_profile_sensor_data)
+    test_node.wait_for_subscribers(camera, timeout=30)
+    assert test_node.spin_until(
+        lambda: test_node.node.count_subscribers('/chain/faces') >= 2, 60), estimator.log()
+
+    image = read_image('multi_face.jpg')
+    msg = bgr_to_image_msg(image, Header(stamp=Time(sec=77, nanosec=5), frame_id='cam'))
+    aus = send_until(test_node, camera, msg, aus_seen, timeout=60)
+    faces = next(f for f in faces_seen if f.header.stamp == msg.header.stamp)
+    assert aus.header.frame_id == 'cam'
+    assert (aus.image_width, aus.image_height) == (image.shape[1], image.shape[0])
+    assert sorted(a.face_id for a in aus.faces) == sorted(f.id for f in faces.faces)
+    assert len(aus.faces) == 5
+    codes = list(aus.faces[0].au_codes)
+    assert len(codes) >= 17 and codes == sorted(codes)
+    for face in aus.faces:
+        p = np.array(face.probabilities)
+        assert len(p) == len(codes) and np.all((p >= 0) & (p <= 1))
+        assert list(face.present) == [c for c, v in zip(codes, p) if v >= 0.5]
+    assert detector.alive() and estimator.alive()
+
+
+def test_node_matches_the_core_model_and_survives_faces_without_crops(start_node, test_node):
+    estimator = start_node('au_estimator', namespace='/direct', params={'max_batch': 2})
+    aus_seen = collect(test_node, '/direct/action_units', ActionUnitsArray)
+    publisher = test_node.node.create_publisher(FaceArray, '/direct/faces', 10)
+    test_node.wait_for_subscribers(publisher, timeout=60)
+
+    perception = FacePerception(make_detector('blazeface'), FaceTracker())
+    image = read_image('multi_face.jpg')
+    tracked = perception.process(image, 1.0)
+    header = Header(stamp=Time(sec=5, nanosec=0), frame_id='cam')
+    msg = FaceArray(header=header, image_width=image.shape[1], image_height=image.shape[0],
+                    faces=[face_msg(f, header) for f in tracked])
+    reply = send_until(test_node, publisher, msg, aus_seen, timeout=60)
+    expected = AUModel().predict_proba(np.array([f.crop for f in tracked]))
+    got = np.array([f.probabilities for f in reply.faces])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+    no_crop = FaceArray(header=Header(stamp=Time(sec=6), frame_id='cam'), faces=[face_msg(tracked[0], header)])
+    no_crop.faces[0].crop = Image()
+    reply = send_until(test_node, publisher, no_crop, aus_seen)
+    assert len(reply.faces) == 0
+    assert "has no crop" in estimator.log()
+    header.stamp = Time(sec=7)
+    msg.header = header
+    assert len(send_until(test_node, publisher, msg, aus_seen).faces) == len(tracked)
+    assert estimator.alive()
