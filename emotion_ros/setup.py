@@ -8,7 +8,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={package_name: ['models/*.tflite', 'models/*.md', 'models/LICENSE*',
+    package_data={package_name: ['models/*.tflite', 'models/*.npz', 'models/*.md', 'models/LICENSE*',
                                  'models/au_model/*']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
@@ -27,6 +27,7 @@ setup(
         'console_scripts': [
             'face_detector = emotion_ros.face_detector_node:main',
             'au_estimator = emotion_ros.au_estimator_node:main',
+            'emotion = emotion_ros.emotion_node:main',
         ],
     },
 )
