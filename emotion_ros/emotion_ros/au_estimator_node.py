@@ -12,7 +12,7 @@ from rclpy.node import Node
 
 from .au_model import BACKENDS, AUModel
 from .image_conversion import ImageConversionError
-from .node_support import ErrorLog, run_node
+from .node_support import ErrorLog, declare_parameters, run_node
 from .ros_messages import image_msg_to_bgr
 
 PARAMETERS = {
@@ -27,9 +27,7 @@ PARAMETERS = {
 class AUEstimatorNode(Node):
     def __init__(self, **kwargs):
         super().__init__('au_estimator', **kwargs)
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         if p['backend'] not in BACKENDS:
             raise ValueError(f"parameter backend='{p['backend']}' is not one of {tuple(BACKENDS)}")
         self.model = AUModel(p['model_path'] or None, p['backend'], p['device'], p['max_batch'])

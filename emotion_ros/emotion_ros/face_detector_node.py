@@ -18,7 +18,7 @@ from .alignment import CROP_MARGIN, CROP_SIZE
 from .face_detection import DETECTORS, make_detector
 from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
-from .node_support import ErrorLog, run_node
+from .node_support import ErrorLog, declare_parameters, run_node
 from .ros_messages import bgr_to_image_msg, face_msg, image_msg_to_bgr, stamp_to_seconds
 from .tracking import FaceTracker
 
@@ -44,9 +44,7 @@ PARAMETERS = {
 class FaceDetectorNode(Node):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         if p['detector'] not in DETECTORS:
             raise ValueError(f"parameter detector='{p['detector']}' is not one of {DETECTORS}")
 

@@ -22,6 +22,13 @@ class ErrorLog:
             self.logger.error(f'{text} [{kind}, {self.counts[kind]} so far]')
 
 
+def declare_parameters(node, defaults: dict) -> dict:
+    """Declare each parameter with its default; return their values (YAML or command line wins)."""
+    for name, default in defaults.items():
+        node.declare_parameter(name, default)
+    return {name: node.get_parameter(name).value for name in defaults}
+
+
 def run_node(node_class, args=None):
     """Create the node, spin it until Ctrl-C or shutdown, and clean up."""
     rclpy.init(args=args)

@@ -17,6 +17,7 @@ Writes metrics.json and au_f1.png to --out; fold predictions are kept in
 """
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,7 @@ def main(argv=None):
                for k in range(args.folds)]
     probe = emotion_probe(args.data, args.model, args.limit)
     report = {
-        'command': 'python -m emotion_ros.training.evaluate ' + ' '.join(argv or []),
+        'command': ' '.join(['python -m emotion_ros.training.evaluate', *(sys.argv[1:] if argv is None else argv)]),
         'ckplus_cv': {'folds': args.folds, 'split': 'by subject (GroupKFold)',
                       'images': int(len(probabilities)),
                       'subjects': int(len(set(ckplus['subjects']))), 'threshold': 0.5,
