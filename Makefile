@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 RUN := source ./env.sh &&
 
-.PHONY: setup demo test benchmark pretrain train-au evaluate-au clean
+.PHONY: setup demo test benchmark pretrain train-au evaluate-au evaluate-emotions clean
 setup:
 	@bash scripts/setup.sh
 
@@ -15,7 +15,8 @@ test: setup
 	@$(RUN) python -m pytest emotion_ros/test
 
 benchmark: setup
-	@$(RUN) python scripts/benchmark_detector.py && python scripts/benchmark_au.py
+	@$(RUN) python scripts/benchmark_detector.py && python scripts/benchmark_au.py && \
+		python scripts/benchmark_emotion.py
 
 # The AU model (hours on 2 cores; each resumes where it stopped). See the model card.
 pretrain: setup
@@ -27,6 +28,9 @@ train-au: setup
 
 evaluate-au: setup
 	@$(RUN) python -m emotion_ros.training.evaluate --epochs 6 --steps 100
+
+evaluate-emotions: setup
+	@$(RUN) python -m emotion_ros.training.evaluate_emotions
 
 clean:
 	rm -rf build install log .venv env.sh output

@@ -28,6 +28,7 @@ setup(
             'face_detector = emotion_ros.face_detector_node:main',
             'au_estimator = emotion_ros.au_estimator_node:main',
             'emotion = emotion_ros.emotion_node:main',
+            'care_speaker = emotion_ros.care_speaker_node:main',
         ],
     },
 )

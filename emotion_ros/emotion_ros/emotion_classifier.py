@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
+# The neighbourhood shipped in the package (built by training/build_emotion_knn.py).
+SHIPPED_CLASSIFIER_PATH = Path(__file__).resolve().parent / 'models' / 'emotion_knn.npz'
+
 
 class AUEmotionClassifier:
     """Distance-weighted k-NN over AU probability vectors.
@@ -36,7 +39,8 @@ class AUEmotionClassifier:
         self.points, self.point_labels = au_vectors, labels
         self._knn = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(labels)),
                                          weights='distance', metric=self.metric)
-        self._knn.fit(self.points, self.point_labels)
+        # sklearn computes distances in float64: converting once here, not per query, saves time.
+        self._knn.fit(self.points.astype(np.float64), self.point_labels)
         return self
 
     def add_examples(self, au_vectors, labels):
@@ -57,7 +61,7 @@ class AUEmotionClassifier:
         au_vectors = self._check(au_vectors)
         if len(au_vectors) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self._knn.predict_proba(au_vectors).astype(np.float32)
+        return self._knn.predict_proba(au_vectors.astype(np.float64)).astype(np.float32)
 
     def predict(self, au_vectors) -> np.ndarray:
         return np.asarray(self.labels)[self.predict_proba(au_vectors).argmax(1)]

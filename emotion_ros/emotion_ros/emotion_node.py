@@ -8,20 +8,16 @@ Publishes   emotions (emotion_ros_msgs/EmotionArray), one per AU message,
             watched emotion has lasted `event_min_duration` s, END when it stops
             or the face is gone for `face_timeout` s.
 """
-from pathlib import Path
-
 from builtin_interfaces.msg import Duration, Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceEmotion
 from rclpy.node import Node
 
 from .affect import pspi, valence_arousal
-from .emotion_classifier import AUEmotionClassifier
+from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
-from .node_support import ErrorLog, run_node
+from .node_support import ErrorLog, declare_parameters, run_node
 from .ros_messages import stamp_to_seconds
 from .sustained_emotion import START, SustainedEmotionDetector
-
-SHIPPED_CLASSIFIER = 'models/emotion_knn.npz'
 
 PARAMETERS = {
     'classifier_path': '',          # k-NN .npz; '' = the one shipped in the package
@@ -47,10 +43,8 @@ def _duration(seconds: float) -> Duration:
 class EmotionNode(Node):
     def __init__(self, **kwargs):
         super().__init__('emotion', **kwargs)
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        path = p['classifier_path'] or str(Path(__file__).resolve().parent / SHIPPED_CLASSIFIER)
+        p = declare_parameters(self, PARAMETERS)
+        path = p['classifier_path'] or str(SHIPPED_CLASSIFIER_PATH)
         self.classifier = AUEmotionClassifier.load(path)
         self.smoother = EmotionSmoother(self.classifier.labels, p['half_life'], p['switch_margin'],
                                         p['face_timeout'])

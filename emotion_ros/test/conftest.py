@@ -162,5 +162,23 @@ def start_node(tmp_path):
         process.stop()
 
 
+@pytest.fixture(scope='module')
+def typical_vectors():
+    """The AU vector of a real FER2013 PublicTest face that the shipped k-NN finds most sad, and most happy."""
+    from emotion_ros.au_model import AUModel
+    from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
+    from emotion_ros.training.data import FER_CLASSES, load_fer2013
+    classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    images, labels = load_fer2013(SHARED_DATA, 'PublicTest')
+    model = AUModel()
+    vectors = {}
+    for emotion in ('sad', 'happy'):
+        faces = images[labels == FER_CLASSES.index(emotion)][:300]
+        au = model.predict_proba(faces)
+        p = classifier.predict_proba(au)[:, classifier.labels.index(emotion)]
+        vectors[emotion] = au[p.argmax()]
+    return model.au_codes, vectors
+
+
 # Python modules and scripts in test/ import each other by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

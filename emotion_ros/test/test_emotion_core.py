@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from emotion_ros.affect import pspi, valence_arousal
+from emotion_ros.care_responses import DEFAULT_RESPONSES, CareResponder, parse_responses
 from emotion_ros.emotion_classifier import AUEmotionClassifier
 from emotion_ros.emotion_smoothing import EmotionSmoother
 from emotion_ros.sustained_emotion import END, START, SustainedEmotionDetector
@@ -120,3 +121,17 @@ def test_short_or_weak_spells_give_no_event_and_a_lost_face_ends_its_episode():
         events += detector.update(2, 'pain', 0.8, i / 10)
     events += detector.face_lost(2)
     assert [(e.kind, e.emotion, e.face_id) for e in events] == [(START, 'pain', 2), (END, 'pain', 2)]
+
+
+def test_care_responder_speaks_once_per_interval_and_only_to_faces_in_view():
+    responder = CareResponder(parse_responses(DEFAULT_RESPONSES), min_interval=30.0, max_age=1.0)
+    assert responder.on_start(4, 'sad', 10.0) is None              # face 4 never seen
+    responder.faces_seen([4], 10.0)
+    assert responder.on_start(4, 'sad', 10.5) == 'You look sad. Can I help?'
+    responder.faces_seen([4, 5], 20.0)
+    assert responder.on_start(5, 'pain', 20.2) is None             # too soon after the last
+    assert responder.on_start(4, 'happy', 45.0) is None            # no phrase for happy
+    responder.faces_seen([5], 45.0)
+    assert responder.on_start(5, 'pain', 45.1).startswith('Are you in pain')
+    with pytest.raises(ValueError):
+        parse_responses(['no separator here'])

@@ -1,32 +1,7 @@
 """The emotion node over DDS: AU vectors of real faces in, /emotions and events out."""
-from pathlib import Path
-
-import pytest
 from builtin_interfaces.msg import Time
-from conftest import SHARED_DATA
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceActionUnits
 from std_msgs.msg import Header
-
-import emotion_ros
-from emotion_ros.au_model import AUModel
-from emotion_ros.emotion_classifier import AUEmotionClassifier
-from emotion_ros.emotion_node import SHIPPED_CLASSIFIER
-from emotion_ros.training.data import FER_CLASSES, load_fer2013
-
-
-@pytest.fixture(scope='module')
-def typical_vectors():
-    """The AU vector of a real FER2013 PublicTest face that the shipped k-NN finds most sad, and most happy."""
-    classifier = AUEmotionClassifier.load(Path(emotion_ros.__file__).parent / SHIPPED_CLASSIFIER)
-    images, labels = load_fer2013(SHARED_DATA, 'PublicTest')
-    model = AUModel()
-    vectors = {}
-    for emotion in ('sad', 'happy'):
-        faces = images[labels == FER_CLASSES.index(emotion)][:300]
-        au = model.predict_proba(faces)
-        p = classifier.predict_proba(au)[:, classifier.labels.index(emotion)]
-        vectors[emotion] = au[p.argmax()]
-    return model.au_codes, vectors
 
 
 def test_sustained_sadness_gives_one_start_and_one_end(start_node, test_node, typical_vectors):

@@ -1,0 +1,54 @@
+"""care_speaker: an example behaviour node, as a Pepper app would consume emotion_ros.
+
+Subscribes  emotion_events (emotion_ros_msgs/EmotionEvent), emotions (EmotionArray)
+Publishes   speech (std_msgs/String): a short phrase when someone's sadness,
+            pain, fear or anger has lasted (naoqi_driver speaks what it gets on
+            /speech), at most once per `min_interval` s, only to faces in view.
+"""
+from emotion_ros_msgs.msg import EmotionArray, EmotionEvent
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from .care_responses import DEFAULT_RESPONSES, CareResponder, parse_responses
+from .node_support import declare_parameters, run_node
+
+PARAMETERS = {
+    'responses': list(DEFAULT_RESPONSES),  # 'emotion: phrase'
+    'min_interval': 30.0,                  # s between two phrases
+    'max_age': 1.0,                        # s a face counts as in view after its last /emotions
+}
+
+
+class CareSpeakerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('care_speaker', **kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        self.responder = CareResponder(parse_responses(p['responses']), p['min_interval'],
+                                       p['max_age'])
+        self.speech_pub = self.create_publisher(String, 'speech', 10)
+        self.create_subscription(EmotionArray, 'emotions', self.on_emotions, 10)
+        self.create_subscription(EmotionEvent, 'emotion_events', self.on_event, 10)
+        self.get_logger().info(f"speaking on {self.speech_pub.topic_name} for "
+                               f"{', '.join(self.responder.responses)}")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_emotions(self, msg: EmotionArray):
+        self.responder.faces_seen([face.face_id for face in msg.faces], self._now())
+
+    def on_event(self, msg: EmotionEvent):
+        if msg.type != EmotionEvent.START:
+            return
+        phrase = self.responder.on_start(msg.face_id, msg.emotion, self._now())
+        if phrase:
+            self.speech_pub.publish(String(data=phrase))
+            self.get_logger().info(f'face {msg.face_id} {msg.emotion}: "{phrase}"')
+
+
+def main(args=None):
+    run_node(CareSpeakerNode, args)
+
+
+if __name__ == '__main__':
+    main()
