@@ -36,6 +36,8 @@ sources_hash=$(find "${installed_sources[@]}" -type f -print0 | sort -z | xargs 
   | sha256sum | cut -d' ' -f1)
 if [ "$(cat install/.sources.sha256 2>/dev/null)" != "$sources_hash" ]; then
   log "building emotion_ros_msgs and emotion_ros with colcon"
+  # --symlink-install leaves links to files since deleted; setuptools then fails to copy them.
+  find build install -xtype l -delete 2>/dev/null || true
   (
     export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV PATH=$VENV/bin:$PATH
     colcon build --base-paths emotion_ros_msgs emotion_ros --symlink-install \

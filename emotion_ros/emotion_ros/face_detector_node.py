@@ -38,6 +38,7 @@ PARAMETERS = {
     'track_max_age': 1.0,           # s a lost face keeps its id
     'track_min_iou': 0.2,
     'track_max_centre_distance': 0.6,   # face sizes
+    'track_max_size_change': 1.5,       # factor
 }
 
 
@@ -51,7 +52,7 @@ class FaceDetectorNode(Node):
         detector = make_detector(p['detector'], p['score_threshold'], p['nms_threshold'],
                                  p['max_faces'], p['min_face_size'], p['device'])
         tracker = FaceTracker(p['track_min_iou'], p['track_max_centre_distance'],
-                              p['track_max_age'], p['new_track_score'])
+                              p['track_max_age'], p['new_track_score'], p['track_max_size_change'])
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'])
         self.min_period = 1.0 / p['max_rate'] if p['max_rate'] > 0 else 0.0
         self.last_processed = -float('inf')

@@ -37,11 +37,15 @@ class FaceTracker:
         sizes (sqrt(w*h) of the track) of the track's centre (fast motion).
     max_age: seconds a track lives on without a matching detection.
     min_new_score: lowest detection score that starts a new track.
+    max_size_change: a detection whose size (sqrt(w*h)) differs from the
+        track's by more than this factor never continues it, so a weak false
+        detection near where a face just left cannot take over its track.
     """
 
     def __init__(self, min_iou: float = 0.2, max_centre_distance: float = 0.6,
-                 max_age: float = 1.0, min_new_score: float = 0.7):
+                 max_age: float = 1.0, min_new_score: float = 0.7, max_size_change: float = 1.5):
         self.min_iou = min_iou
+        self.max_size_change = max_size_change
         self.min_new_score = min_new_score
         self.max_centre_distance = max_centre_distance
         self.max_age = max_age
@@ -70,8 +74,9 @@ class FaceTracker:
         if self.tracks and len(boxes):
             track_boxes = np.stack([t.box for t in self.tracks])
             cost = self._distance(track_boxes, boxes)
-            allowed = (box_iou(track_boxes, boxes) >= self.min_iou) | \
-                (cost <= self.max_centre_distance)
+            allowed = ((box_iou(track_boxes, boxes) >= self.min_iou)
+                       | (cost <= self.max_centre_distance)) & \
+                (self._size_change(track_boxes, boxes) <= self.max_size_change)
             rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
             for row, col in zip(rows, cols):
                 if not allowed[row, col]:
@@ -89,6 +94,13 @@ class FaceTracker:
             self.tracks.append(track)
             ids[col] = track.id
         return ids
+
+    @staticmethod
+    def _size_change(track_boxes: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(T, N) factor >= 1 between the face sizes sqrt(w*h) of tracks and detections."""
+        track_size = np.sqrt(np.maximum(track_boxes[:, 2] * track_boxes[:, 3], 1e-6))[:, None]
+        size = np.sqrt(np.maximum(boxes[:, 2] * boxes[:, 3], 1e-6))[None]
+        return np.maximum(track_size / size, size / track_size)
 
     @staticmethod
     def _distance(track_boxes: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ def test_colcon_build_in_a_fresh_workspace(tmp_path):
     install = tmp_path / 'ws' / 'install'
     # `ros2 run emotion_ros face_detector` looks for lib/emotion_ros/face_detector.
     assert (install / 'emotion_ros' / 'lib' / 'emotion_ros' / 'face_detector').is_file()
-    assert (install / 'emotion_ros' / 'share' / 'emotion_ros' / 'config' / 'face_detector.yaml').is_file()
+    assert (install / 'emotion_ros' / 'share' / 'emotion_ros' / 'config' / 'pipeline.yaml').is_file()
     models = list((install / 'emotion_ros' / 'lib').glob('python3*/site-packages/emotion_ros/models/*.tflite'))
     assert len(models) == 2
     # The built messages import from the new install alone.

