@@ -5,7 +5,7 @@ face detector as the node does. Each timing is the median (and 95th
 percentile) of --runs calls of AUModel.predict_proba after a warm-up,
 divided by the batch size. Writes results/benchmark_au.json.
 
-    python scripts/benchmark_au.py [--backends tensorflow] [--runs 300]
+    python scripts/benchmark_au.py [--backends tensorflow openvino] [--runs 300]
 """
 import argparse
 import json
@@ -59,16 +59,23 @@ def main():
     crops = sample_crops()
     results = {}
     for backend in args.backends:
-        model = AUModel(backend=backend)
+        model = AUModel(backend=backend)   # openvino: FP32 IR, f32 precision (parity)
         results[backend] = {f'batch_{b}': time_per_face(model, crops, b, args.runs) for b in (1, 8)}
+    speedup = {}
+    if {'tensorflow', 'openvino'} <= set(results):
+        speedup = {batch: round(results['tensorflow'][batch]['median_ms_per_face']
+                                / results['openvino'][batch]['median_ms_per_face'], 2)
+                   for batch in ('batch_1', 'batch_8')}
     report = {'command': f"python scripts/benchmark_au.py --backends {' '.join(args.backends)} "
                          f'--runs {args.runs}',
               'faces': 'aligned 48x48 crops from single_face.mp4', 'cores': os.cpu_count(),
-              'results': results}
+              'results': results, 'openvino_speedup_over_tensorflow': speedup}
     Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
     for backend, r in results.items():
         print(f"{backend:<11} batch 1: {r['batch_1']['median_ms_per_face']:.3f} ms/face   "
               f"batch 8: {r['batch_8']['median_ms_per_face']:.3f} ms/face (median of {args.runs})")
+    if speedup:
+        print(f"OpenVINO over TensorFlow: {speedup['batch_1']}x at batch 1, {speedup['batch_8']}x at batch 8")
     print(f'written to {args.output}')
 
 

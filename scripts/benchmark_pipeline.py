@@ -1,7 +1,8 @@
 """End to end: camera frame in -> /emotions out, with 1, 3 and 5 faces at 640x480.
 
-For the composed runner (one process) and for separate processes (one per
-node, as `ros2 launch` starts them), frames are offered as fast as the
+For the composed runner (one process; AU model on TensorFlow, then on
+OpenVINO) and for separate processes (one per node, as `ros2 launch` starts
+them), frames are offered as fast as the
 pipeline takes them: each frame is published, stamped with the wall clock,
 once the pipeline answered the one before. Latency is the time from that
 stamp to the /emotions message's arrival (p50, p95); throughput is answered
@@ -130,7 +131,9 @@ def main():
     parser.add_argument('--output', default=str(ROOT / 'results' / 'benchmark_pipeline.json'))
     args = parser.parse_args()
     frames = {n: make_frames(n, args.frames) for n in LAYOUTS}
-    results = {'composed': {}, 'separate': {}, 'fer_mini_xception': {}}
+    runs = {'composed': (False, 'tensorflow'), 'separate': (True, 'tensorflow'),
+            'composed_openvino': (False, 'openvino')}
+    results = {**{mode: {} for mode in runs}, 'fer_mini_xception': {}}
     log_dir = ROOT / 'output' / 'benchmark_logs'
     log_dir.mkdir(parents=True, exist_ok=True)
     rclpy.init()
@@ -138,9 +141,9 @@ def main():
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        for mode in ('composed', 'separate'):
-            processes = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, mode == 'separate',
-                                       log_dir)
+        for mode, (separate, backend) in runs.items():
+            processes = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, separate, log_dir,
+                                       backend)
             try:
                 for n, f in frames.items():
                     results[mode][f'{n}_faces'] = run_ros(node, executor, f)

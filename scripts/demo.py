@@ -52,14 +52,17 @@ def image_connection(bag: Path):
     sys.exit(f'{bag} holds no sensor_msgs Image or CompressedImage')
 
 
-def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path):
+def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
+                   au_backend: str = 'tensorflow'):
     """The pipeline's processes, in NAMESPACE, reading `image_topic`."""
     lib = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros'
     ros_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}']
     ros_args += (['-p', 'input_compressed:=true', '-r', f'image/compressed:={image_topic}']
                  if compressed else ['-r', f'image:={image_topic}'])
-    commands = ([[str(lib / name), *ros_args] for name in NODES] if separate
-                else [[str(lib / 'pipeline'), '--behaviour', *ros_args]])
+    commands = ([[str(lib / name), *ros_args] + (['-p', f'backend:={au_backend}']
+                                                 if name == 'au_estimator' else [])
+                  for name in NODES] if separate
+                else [[str(lib / 'pipeline'), '--behaviour', '--au-backend', au_backend, *ros_args]])
     processes = []
     for command in commands:
         with open(log_dir / f'{Path(command[0]).name}.log', 'w') as log:
@@ -80,6 +83,7 @@ def main():
     parser.add_argument('--output', default=str(ROOT / 'output'), help='folder for the results')
     parser.add_argument('--separate', action='store_true',
                         help='one process per node instead of the composed pipeline')
+    parser.add_argument('--au-backend', default='tensorflow', help='tensorflow or openvino')
     args = parser.parse_args()
     source, out = Path(args.source), Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,8 @@ def main():
     output_bag = out / 'demo_output_bag'
     shutil.rmtree(output_bag, ignore_errors=True)
 
-    processes = start_pipeline(image_topic, image_type == bags.COMPRESSED_TYPE, args.separate, out)
+    processes = start_pipeline(image_topic, image_type == bags.COMPRESSED_TYPE, args.separate, out,
+                               args.au_backend)
     rclpy.init()
     node = rclpy.create_node('emotion_demo')
     executor = SingleThreadedExecutor()

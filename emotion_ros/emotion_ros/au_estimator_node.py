@@ -17,8 +17,10 @@ from .ros_messages import image_msg_to_bgr
 
 PARAMETERS = {
     'model_path': '',               # model directory; '' = the shipped model
-    'backend': 'tensorflow',        # tensorflow (CPU)
-    'device': 'CPU',
+    'backend': 'tensorflow',        # tensorflow (CPU) or openvino
+    'device': 'CPU',                # openvino: CPU, GPU, NPU, MYRIAD, AUTO
+    'precision': 'f32',             # openvino CPU/GPU: f32 (parity), bf16, f16, '' = device default
+    'fallback_device': '',          # openvino: device to use when `device` is missing ('' = fail)
     'presence_threshold': 0.5,      # probability at which an AU counts as present
     'max_batch': 16,                # most faces per network call
 }
@@ -30,14 +32,18 @@ class AUEstimatorNode(Node):
         p = declare_parameters(self, PARAMETERS)
         if p['backend'] not in BACKENDS:
             raise ValueError(f"parameter backend='{p['backend']}' is not one of {tuple(BACKENDS)}")
-        self.model = AUModel(p['model_path'] or None, p['backend'], p['device'], p['max_batch'])
+        self.model = AUModel(p['model_path'] or None, p['backend'], p['device'], p['max_batch'],
+                             **({'precision': p['precision'], 'fallback_device': p['fallback_device']}
+                                if p['backend'] == 'openvino' else {}))
+        if self.model.backend.note:
+            self.get_logger().warning(self.model.backend.note)
         self.threshold = float(p['presence_threshold'])
         self.errors = ErrorLog(self.get_logger())
         self.au_pub = self.create_publisher(ActionUnitsArray, 'action_units', 10)
         self.create_subscription(FaceArray, 'faces', self.on_faces, 1)
         self.get_logger().info(
             f"AU model {self.model.model_dir} ({len(self.model.au_codes)} AUs) on "
-            f"{p['backend']}/{p['device']}, listening on faces")
+            f"{p['backend']}/{self.model.backend.device}, listening on faces")
 
     def on_faces(self, msg: FaceArray):
         faces, crops = [], []

@@ -1,7 +1,9 @@
 """Face crops -> FACS Action Unit probabilities, through an exchangeable backend.
 
 A model is a directory: `au_model.json` (AU codes, input format) beside the
-network file of each backend (`au_model.keras` for TensorFlow). The shipped
+network file of each backend (`au_model.keras` for TensorFlow; OpenVINO IR
+`au_model.xml` in FP32 and `au_model_fp16.xml`, made by
+`python -m emotion_ros.training.export_openvino`). The shipped
 one is `emotion_ros/models/au_model`, inside the installed package, so
 loading is offline and needs no path. All faces of a frame go through the
 network as one batch (split at `max_batch`): one call per frame, never an
@@ -21,9 +23,10 @@ class TensorFlowBackend:
 
     name = 'tensorflow'
 
-    def __init__(self, model_dir: Path, input_size: int, device: str = 'CPU'):
+    def __init__(self, model_dir: Path, input_size: int, device: str = 'CPU', max_batch: int = 16):
         if device.upper() != 'CPU':
             raise ValueError(f"the tensorflow backend runs on CPU only, not '{device}'")
+        self.device, self.note = 'CPU', ''
         import keras
         import tensorflow as tf
         self.model = keras.models.load_model(model_dir / 'au_model.keras', compile=False)
@@ -34,7 +37,77 @@ class TensorFlowBackend:
         return self._infer(faces).numpy()
 
 
-BACKENDS = {'tensorflow': TensorFlowBackend}
+class OpenVINOBackend:
+    """The IR through OpenVINO: CPU, GPU, NPU (Core Ultra), MYRIAD (NCS2, OpenVINO 2022.3 only), AUTO.
+
+    precision: CPU/GPU inference precision hint, 'f32' (default: parity with
+        TensorFlow), 'bf16' or 'f16' (faster where the CPU has them), '' = the
+        device's default (bf16 on CPUs with AMX).
+    weights: 'fp32', 'fp16' or 'auto' (FP16 for NPU and MYRIAD, FP32 otherwise).
+    fallback_device: used, with a note, when `device` is not there ('' = fail).
+    Works with the current `openvino` API and 2022.3's `openvino.runtime`.
+    NPU and MYRIAD need static shapes: the batch is fixed at `max_batch` and padded.
+    """
+
+    name = 'openvino'
+    STATIC_SHAPE_DEVICES = ('NPU', 'MYRIAD')
+
+    def __init__(self, model_dir: Path, input_size: int, device: str = 'CPU', precision: str = 'f32',
+                 weights: str = 'auto', fallback_device: str = '', max_batch: int = 16):
+        try:
+            from openvino import Core, __version__ as version
+        except ImportError:                       # OpenVINO 2022.3
+            from openvino.runtime import Core, get_version
+            version = get_version()
+        core = Core()
+        self.device, self.note = device.upper(), ''
+        problem = self.device_problem(self.device, core.available_devices, version)
+        if problem and not fallback_device:
+            raise RuntimeError(problem)
+        if problem:
+            self.note = f'{problem}; running on {fallback_device.upper()} instead (fallback_device)'
+            self.device = fallback_device.upper()
+            if self.device_problem(self.device, core.available_devices, version):
+                raise RuntimeError(f'{problem}; fallback_device {fallback_device} is not there either')
+        if weights == 'auto':
+            weights = 'fp16' if self.device in self.STATIC_SHAPE_DEVICES else 'fp32'
+        path = model_dir / ('au_model_fp16.xml' if weights == 'fp16' else 'au_model.xml')
+        if not path.is_file():
+            raise FileNotFoundError(f'{path} missing: run python -m emotion_ros.training.export_openvino')
+        model = core.read_model(str(path))
+        self.static_batch = None
+        if self.device in self.STATIC_SHAPE_DEVICES:
+            self.static_batch = max_batch
+            model.reshape([max_batch, input_size, input_size, 1])
+        config = {'INFERENCE_PRECISION_HINT': precision} \
+            if precision and self.device in ('CPU', 'GPU') else {}
+        self.compiled = core.compile_model(model, self.device, config)
+        self.request = self.compiled.create_infer_request()
+
+    @staticmethod
+    def device_problem(device: str, available, version: str) -> str:
+        """'' if `device` can run here, else one sentence on what to do."""
+        if device == 'AUTO' or any(d.split('.')[0] == device for d in available):
+            return ''
+        if device == 'MYRIAD' and not version.startswith('2022'):
+            return (f'MYRIAD (Movidius NCS2) is served only by OpenVINO 2022.3.1 (Python <= 3.10, '
+                    f'e.g. ROS 2 Humble on Ubuntu 22.04), not {version}: install that, or use '
+                    f'device NPU (its successor) or CPU')
+        return (f"OpenVINO device '{device}' is not present (available: "
+                f"{', '.join(available) or 'none'}); plug it in and install its driver, or set "
+                f'device or fallback_device to one of those')
+
+    def infer(self, faces: np.ndarray) -> np.ndarray:
+        count = len(faces)
+        if self.static_batch:
+            padded = np.zeros((self.static_batch, *faces.shape[1:]), np.float32)
+            padded[:count] = faces
+            faces = padded
+        self.request.infer({0: faces})
+        return self.request.get_output_tensor(0).data[:count].copy()
+
+
+BACKENDS = {'tensorflow': TensorFlowBackend, 'openvino': OpenVINOBackend}
 
 
 class AUModel:
@@ -43,10 +116,11 @@ class AUModel:
     model_dir: a model directory (default: the shipped model).
     backend: a key of BACKENDS. device: where the backend runs it.
     max_batch: most faces per network call.
+    openvino_options: precision, weights, fallback_device (see OpenVINOBackend).
     """
 
     def __init__(self, model_dir: str | Path | None = None, backend: str = 'tensorflow',
-                 device: str = 'CPU', max_batch: int = 16):
+                 device: str = 'CPU', max_batch: int = 16, **openvino_options):
         self.model_dir = Path(model_dir) if model_dir else SHIPPED_MODEL_DIR
         metadata_path = self.model_dir / 'au_model.json'
         if not metadata_path.is_file():
@@ -56,8 +130,9 @@ class AUModel:
         self.input_size = int(self.metadata['input']['size'])
         if backend not in BACKENDS:
             raise ValueError(f"unknown AU backend '{backend}' (choose from {', '.join(BACKENDS)})")
-        self.backend = BACKENDS[backend](self.model_dir, self.input_size, device)
         self.max_batch = max(1, int(max_batch))
+        self.backend = BACKENDS[backend](self.model_dir, self.input_size, device,
+                                         max_batch=self.max_batch, **openvino_options)
         # Trace and allocate now rather than on the first camera frame.
         self.predict_proba(np.zeros((1, self.input_size, self.input_size), np.uint8))
 

@@ -1,19 +1,24 @@
 """The composed pipeline: face_detector, au_estimator, emotion (and optionally care_speaker) in one process.
 
-    ros2 run emotion_ros pipeline [--behaviour] --ros-args -r image:=/camera/image_raw
+    ros2 run emotion_ros pipeline [--behaviour] [--au-backend openvino] [--au-device NPU] \
+        --ros-args -r image:=/camera/image_raw [--params-file my_pipeline.yaml]
 
 One executor spins the same node classes the separate executables run, with
 the same parameters: the installed config/pipeline.yaml unless a
 `--params-file` is given. One process saves a DDS hop's serialisation per
 stage, and it is how the pipeline runs where `ros2 launch` is not installed.
-Remappings and `-r __ns:=/robot` apply to every node.
+Remappings and `-r __ns:=/robot` apply to every node; --au-backend and
+--au-device set the au_estimator's `backend` and `device` (as the launch
+file's au_backend and au_device arguments do), over the YAML.
 """
+import argparse
 import os
 import sys
 
 import rclpy
 from ament_index_python.packages import get_package_share_directory
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.utilities import remove_ros_args
 
 from .au_estimator_node import AUEstimatorNode
@@ -27,27 +32,35 @@ def default_params_file() -> str:
 
 
 def with_default_params(args: list[str]) -> list[str]:
-    """`args` plus the installed pipeline.yaml, unless they name a params file already."""
+    """`args` with the installed pipeline.yaml first, unless they name a params file already.
+
+    First, so that the user's own `-p` settings, which come later, win.
+    """
     if '--params-file' in args:
         return args
-    if '--ros-args' not in args:
-        args = [*args, '--ros-args']
-    return [*args, '--params-file', default_params_file()]
+    return [args[0], '--ros-args', '--params-file', default_params_file(), '--', *args[1:]]
 
 
 def main(args=None):
     args = list(sys.argv if args is None else args)
-    behaviour = '--behaviour' in remove_ros_args(args)
+    parser = argparse.ArgumentParser(prog='pipeline', description=__doc__.splitlines()[0])
+    parser.add_argument('--behaviour', action='store_true', help='also run care_speaker')
+    parser.add_argument('--au-backend', help='au_estimator backend: tensorflow or openvino')
+    parser.add_argument('--au-device', help='au_estimator device: CPU, GPU, NPU, MYRIAD, AUTO')
+    options = parser.parse_args(remove_ros_args(args)[1:])
+    au_overrides = [Parameter(name, value=value) for name, value in
+                    (('backend', options.au_backend), ('device', options.au_device)) if value]
     rclpy.init(args=with_default_params(args))
     executor = SingleThreadedExecutor()
     nodes = []
     try:
-        node_classes = [FaceDetectorNode, AUEstimatorNode, EmotionNode]
-        if behaviour:
-            node_classes.append(CareSpeakerNode)
-        for node_class in node_classes:
-            nodes.append(node_class())
-            executor.add_node(nodes[-1])
+        nodes.append(FaceDetectorNode())
+        nodes.append(AUEstimatorNode(parameter_overrides=au_overrides))
+        nodes.append(EmotionNode())
+        if options.behaviour:
+            nodes.append(CareSpeakerNode())
+        for node in nodes:
+            executor.add_node(node)
         nodes[0].get_logger().info(
             f"pipeline composed in one process: {', '.join(n.get_name() for n in nodes)}")
         executor.spin()

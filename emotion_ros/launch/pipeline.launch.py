@@ -35,7 +35,8 @@ def _nodes(context):
         Node(executable='face_detector', name='face_detector', remappings=[image_remap],
              parameters=[params_file, {'input_compressed': compressed}], **common),
         Node(executable='au_estimator', name='au_estimator',
-             parameters=[params_file, {'backend': arg('au_backend'), 'device': arg('au_device')}],
+             parameters=[params_file, {name: value for name, value in (
+                 ('backend', arg('au_backend')), ('device', arg('au_device'))) if value}],
              **common),
         Node(executable='emotion', name='emotion', parameters=[params_file], **common),
     ]
@@ -57,10 +58,12 @@ def generate_launch_description():
                                           'when compressed:=true)'),
         DeclareLaunchArgument('compressed', default_value='false',
                               description='subscribe <image>/compressed (sensor_msgs/CompressedImage)'),
-        DeclareLaunchArgument('au_backend', default_value='tensorflow',
-                              description='AU model backend: tensorflow or openvino'),
-        DeclareLaunchArgument('au_device', default_value='CPU',
-                              description='AU model device: CPU, or NPU / MYRIAD / GPU with openvino'),
+        DeclareLaunchArgument('au_backend', default_value='',
+                              description="AU model backend: tensorflow or openvino ('' = as in "
+                                          'params_file)'),
+        DeclareLaunchArgument('au_device', default_value='',
+                              description='AU model device: CPU, or GPU / NPU / MYRIAD / AUTO with '
+                                          "openvino ('' = as in params_file)"),
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the nodes and their relative topics'),
         DeclareLaunchArgument('behaviour', default_value='false',

@@ -6,8 +6,10 @@ pipeline's outputs are recorded to a bag with rosbags; the assertions read
 that recorded bag back and check what a person watching the clip would say.
 """
 import collections
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import sample_path
 
 from emotion_ros import bags
@@ -18,11 +20,11 @@ NEGATIVE = {'sad', 'fear', 'angry', 'disgust'}
 
 @pytest.fixture
 def replay(start_node, test_node, tmp_path):
-    """replay(clip) -> (recorded bag, image stamps): the clip through the composed pipeline."""
-    def run(clip: str, namespace: str):
+    """replay(clip, namespace[, params]) -> (recorded bag, image stamps, pipeline process)."""
+    def run(clip: str, namespace: str, args=()):
         input_bag = tmp_path / f'{clip}_input'
         frames = bags.video_to_bag(sample_path(clip), input_bag, f'{namespace}/camera/image_raw')
-        pipeline = start_node('pipeline', namespace=namespace,
+        pipeline = start_node('pipeline', namespace=namespace, args=args,
                               remap={'image': f'{namespace}/camera/image_raw'})
         answers = {}
         test_node.node.create_subscription(
@@ -41,7 +43,7 @@ def replay(start_node, test_node, tmp_path):
         assert unanswered == 0, pipeline.log()
         assert recorder.close() >= 3 * frames
         stamps = [stamp_key(m.header.stamp) for *_, m in bags.read_messages(input_bag)]
-        return output_bag, stamps
+        return output_bag, stamps, pipeline
     return run
 
 
@@ -51,7 +53,7 @@ def labels_by_frame(output_bag, topic):
 
 
 def test_single_face_neutral_start_then_smile(replay):
-    output_bag, stamps = replay('single_face.mp4', '/replay_single')
+    output_bag, stamps, _ = replay('single_face.mp4', '/replay_single')
     frames = labels_by_frame(output_bag, '/replay_single/emotions')
     assert len(frames) == len(stamps) and all(len(f) == 1 for f in frames)
     labels = [next(iter(f.values())) for f in frames]
@@ -60,7 +62,7 @@ def test_single_face_neutral_start_then_smile(replay):
 
 
 def test_recorded_bag_reads_back_typed_with_the_image_stamps(replay):
-    output_bag, stamps = replay('single_face.mp4', '/replay_read')
+    output_bag, stamps, _ = replay('single_face.mp4', '/replay_read')
     by_topic = collections.defaultdict(list)
     for topic, msgtype, _, msg in bags.read_messages(output_bag):
         by_topic[topic].append((msgtype, msg))
@@ -74,9 +76,24 @@ def test_recorded_bag_reads_back_typed_with_the_image_stamps(replay):
     assert face.frame_count == len(stamps) and 0.0 <= face.pain_score <= 15.0
 
 
+def test_openvino_backend_chosen_by_argument_and_yaml_in_the_composed_runner(replay, tmp_path):
+    """--au-backend openvino --au-device NPU (absent here); the YAML given names CPU as fallback."""
+    params_file = Path(__file__).resolve().parents[1] / 'config' / 'pipeline.yaml'
+    config = yaml.safe_load(params_file.read_text())
+    config['/**/au_estimator']['ros__parameters']['fallback_device'] = 'CPU'
+    own_yaml = tmp_path / 'robot.yaml'
+    own_yaml.write_text(yaml.safe_dump(config))
+    output_bag, stamps, pipeline = replay('single_face.mp4', '/replay_openvino', [
+        '--au-backend', 'openvino', '--au-device', 'NPU', '--ros-args', '--params-file',
+        str(own_yaml)])
+    assert 'on openvino/CPU' in pipeline.log() and "device 'NPU' is not present" in pipeline.log()
+    labels = [next(iter(f.values())) for f in labels_by_frame(output_bag, '/replay_openvino/emotions')]
+    assert len(labels) == len(stamps) and labels[-24:] == ['happy'] * 24, labels
+
+
 @pytest.fixture
 def wolfgang(replay):
-    output_bag, _ = replay('WolfgangLanger_Pexels.mp4', '/replay_wolfgang')
+    output_bag, *_ = replay('WolfgangLanger_Pexels.mp4', '/replay_wolfgang')
     frames = labels_by_frame(output_bag, '/replay_wolfgang/emotions')
     labels = [next(iter(f.values())) for f in frames if f]
     assert len(labels) >= 0.95 * len(frames)
@@ -101,7 +118,7 @@ def test_wolfgang_first_third_is_negative(wolfgang):
 def test_faces_vanish_while_none_is_visible_and_come_back(replay):
     """face_noface.mov: a face, then a cartoon title; noface_face.mov: the reverse."""
     for clip, namespace in (('face_noface.mov', '/replay_leave'), ('noface_face.mov', '/replay_come')):
-        output_bag, _ = replay(clip, namespace)
+        output_bag, *_ = replay(clip, namespace)
         frames = labels_by_frame(output_bag, f'{namespace}/emotions')
         half = len(frames) // 2
         with_face = [bool(f) for f in frames]

@@ -1,0 +1,94 @@
+"""The shipped OpenVINO IR: parity with TensorFlow on real faces, and whether an old OpenVINO reads it.
+
+    python scripts/check_openvino.py [--compat]
+
+Parity: all FER2013 PublicTest faces and every CK+ face (../shared/data)
+through TensorFlow and through OpenVINO on CPU with the FP32 IR at f32, the
+FP16 IR at f32, and the FP32 IR at bf16: the largest difference of an AU
+probability, and how often the shipped k-NN gives the same emotion.
+--compat also installs OpenVINO 2023.0.2 (the oldest that installs for Python
+3.11; 2022.3.1, the last with MYRIAD, needs Python <= 3.10) into
+.cache/venv-openvino-2023.0, reads both IR files there with the
+`openvino.runtime` API and compares its outputs with TensorFlow's.
+Writes results/openvino_check.json.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+import numpy as np
+
+from emotion_ros.au_model import SHIPPED_MODEL_DIR, AUModel
+from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
+from emotion_ros.training.data import load_ckplus, load_fer2013
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / 'shared' / 'data'
+OLD_OPENVINO = 'openvino==2023.0.2'
+OLD_RUNNER = '''
+import sys, numpy as np
+from openvino.runtime import Core, get_version
+faces = np.load(sys.argv[1])["faces"]
+out = {}
+for name in ("au_model", "au_model_fp16"):
+    compiled = Core().compile_model(sys.argv[2] + "/" + name + ".xml", "CPU",
+                                    {"INFERENCE_PRECISION_HINT": "f32"})
+    out[name] = np.concatenate([compiled([faces[i:i + 256]])[compiled.output(0)]
+                                for i in range(0, len(faces), 256)])
+np.savez(sys.argv[3], version=get_version(), **out)
+'''
+
+
+def parity(reference, vectors, classifier, fer_count):
+    fer = slice(0, fer_count)
+    return {'max_abs_difference': float(np.abs(vectors - reference).max()),
+            'same_emotion_fer2013_publictest': float(np.mean(
+                classifier.predict(vectors[fer]) == classifier.predict(reference[fer])))}
+
+
+def old_openvino_outputs(faces) -> tuple[str, dict]:
+    env_dir = ROOT / '.cache' / 'venv-openvino-2023.0'
+    python = env_dir / 'bin' / 'python'
+    if not python.exists():
+        venv.create(env_dir, with_pip=True)
+        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
+                        OLD_OPENVINO, 'numpy<2'], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / 'faces.npz', faces=faces)
+        subprocess.run([str(python), '-c', OLD_RUNNER, str(Path(tmp) / 'faces.npz'),
+                        str(SHIPPED_MODEL_DIR), str(Path(tmp) / 'out.npz')], check=True)
+        with np.load(Path(tmp) / 'out.npz') as out:
+            return str(out['version']), {k: out[k] for k in ('au_model', 'au_model_fp16')}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--compat', action='store_true', help='also check OpenVINO 2023.0')
+    parser.add_argument('--output', default=str(ROOT / 'results' / 'openvino_check.json'))
+    args = parser.parse_args()
+    fer = load_fer2013(DATA, 'PublicTest')[0]
+    faces = np.concatenate([fer, load_ckplus(DATA)['images']]).astype(np.float32)[..., None]
+    reference = AUModel(max_batch=256).predict_proba(faces[..., 0])
+    classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    report = {'command': 'python scripts/check_openvino.py' + (' --compat' if args.compat else ''),
+              'faces': {'fer2013_publictest': len(fer), 'ckplus': len(faces) - len(fer)},
+              'parity_with_tensorflow': {}}
+    for label, options in (('fp32_ir_f32', {'weights': 'fp32', 'precision': 'f32'}),
+                           ('fp16_ir_f32', {'weights': 'fp16', 'precision': 'f32'}),
+                           ('fp32_ir_bf16', {'weights': 'fp32', 'precision': 'bf16'})):
+        vectors = AUModel(backend='openvino', max_batch=256, **options).predict_proba(faces[..., 0])
+        report['parity_with_tensorflow'][label] = parity(reference, vectors, classifier, len(fer))
+    if args.compat:
+        version, outputs = old_openvino_outputs(faces)
+        report['openvino_2023_0'] = {'version': version, **{
+            name: parity(reference, vectors, classifier, len(fer)) for name, vectors in outputs.items()}}
+    Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
