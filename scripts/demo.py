@@ -53,10 +53,12 @@ def image_connection(bag: Path):
 
 
 def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
-                   au_backend: str = 'tensorflow'):
-    """The pipeline's processes, in NAMESPACE, reading `image_topic`."""
+                   au_backend: str = 'tensorflow', max_frame_age: float | None = None):
+    """The pipeline's processes, in NAMESPACE, reading `image_topic` (max_frame_age: over the YAML)."""
     lib = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros'
     ros_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}']
+    if max_frame_age is not None:
+        ros_args += ['-p', f'max_frame_age:={float(max_frame_age)}']
     ros_args += (['-p', 'input_compressed:=true', '-r', f'image/compressed:={image_topic}']
                  if compressed else ['-r', f'image:={image_topic}'])
     commands = ([[str(lib / name), *ros_args] + (['-p', f'backend:={au_backend}']
@@ -100,8 +102,9 @@ def main():
     output_bag = out / 'demo_output_bag'
     shutil.rmtree(output_bag, ignore_errors=True)
 
+    # The frames keep the video's (or bag's) stamps, not the wall clock's: no age limit.
     processes = start_pipeline(image_topic, image_type == bags.COMPRESSED_TYPE, args.separate, out,
-                               args.au_backend)
+                               args.au_backend, max_frame_age=0.0)
     rclpy.init()
     node = rclpy.create_node('emotion_demo')
     executor = SingleThreadedExecutor()

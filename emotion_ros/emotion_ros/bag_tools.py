@@ -1,7 +1,7 @@
 """Bags in and out of a running pipeline, with rosbags (no rosbag2 install needed).
 
     ros2 run emotion_ros bag_tools from-video clip.mp4 clip_bag [--compressed] [--size 640x480]
-    ros2 run emotion_ros bag_tools play clip_bag [--rate 1.0 | --lockstep]
+    ros2 run emotion_ros bag_tools play clip_bag [--rate 1.0 | --lockstep] [--restamp] [--repeat N]
     ros2 run emotion_ros bag_tools record out_bag [--duration 10]
     ros2 run emotion_ros bag_tools summarise out_bag [--window 1.0]
 
@@ -15,12 +15,14 @@ bag into a JSON of each face's emotions over time and a timeline PNG.
 import argparse
 import importlib
 import json
+import sys
 import time
 from pathlib import Path
 
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message
+from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.utilities import remove_ros_args
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -107,8 +109,12 @@ class BagPlayer:
             executor.spin_once(timeout_sec=0.05)
         return False
 
-    def play(self, executor, rate: float = 1.0, on_message=None):
-        """At recorded speed times `rate` (0 = as fast as possible)."""
+    def play(self, executor, rate: float = 1.0, on_message=None, restamp: bool = False):
+        """At recorded speed times `rate` (0 = as fast as possible).
+
+        restamp: images get the node clock's time of publishing as their header
+        stamp, as from a live camera (so age limits and latency apply as on a robot).
+        """
         start_wall, start_bag = time.monotonic(), None
         for topic, msgtype, timestamp, raw in self.messages():
             start_bag = timestamp if start_bag is None else start_bag
@@ -116,6 +122,10 @@ class BagPlayer:
                 due = start_wall + (timestamp - start_bag) * 1e-9 / rate
                 while time.monotonic() < due:
                     executor.spin_once(timeout_sec=max(0.0, min(0.01, due - time.monotonic())))
+            if restamp and msgtype in (bags.IMAGE_TYPE, bags.COMPRESSED_TYPE):
+                msg = deserialize_message(raw, message_class(msgtype))
+                msg.header.stamp = self.node.get_clock().now().to_msg()
+                raw = serialize_message(msg)
             self.publisher(topic, msgtype).publish(raw)
             if on_message:
                 on_message(topic, msgtype, raw)
@@ -145,8 +155,8 @@ class BagPlayer:
         return unanswered
 
 
-def _spin_node(name):
-    rclpy.init()
+def _spin_node(name, ros_args):
+    rclpy.init(args=ros_args)
     node = rclpy.create_node(name)
     executor = rclpy.executors.SingleThreadedExecutor()
     executor.add_node(node)
@@ -170,6 +180,9 @@ def main(argv=None):
     p.add_argument('--lockstep', action='store_true',
                    help='send each image when the pipeline answered the last one on --answers')
     p.add_argument('--answers', default='emotions', help='topic of the answers for --lockstep')
+    p.add_argument('--repeat', type=int, default=1, help='play the bag this many times')
+    p.add_argument('--restamp', action='store_true',
+                   help='stamp images with the time of publishing, as a live camera does')
     p.add_argument('--remap', nargs='*', default=[], metavar='FROM:=TO')
     p = sub.add_parser('record', help="record the pipeline's outputs")
     p.add_argument('bag')
@@ -181,7 +194,8 @@ def main(argv=None):
     p.add_argument('--window', type=float, default=1.0)
     p.add_argument('--json', help='default: <bag>_summary.json')
     p.add_argument('--png', help='default: <bag>_timeline.png')
-    args = parser.parse_args(argv)
+    argv = sys.argv if argv is None else ['bag_tools', *argv]
+    args = parser.parse_args(remove_ros_args(argv)[1:])
 
     if args.command == 'from-video':
         size = tuple(int(v) for v in args.size.split('x')) if args.size else None
@@ -200,7 +214,7 @@ def main(argv=None):
                   f"{', '.join(f'{k} {v:.0%}' for k, v in face['label_share'].items())}")
         print(f'wrote {json_path} and {png_path}')
     elif args.command == 'record':
-        node, executor = _spin_node('emotion_bag_recorder')
+        node, executor = _spin_node('emotion_bag_recorder', argv)
         topics = {t: PIPELINE_TOPICS[t] for t in (args.topics or PIPELINE_TOPICS)}
         recorder = BagRecorder(node, topics, args.bag)
         deadline = time.monotonic() + args.duration if args.duration else float('inf')
@@ -212,7 +226,7 @@ def main(argv=None):
         print(f'wrote {recorder.close()} messages to {args.bag}')
         rclpy.try_shutdown()
     elif args.command == 'play':
-        node, executor = _spin_node('emotion_bag_player')
+        node, executor = _spin_node('emotion_bag_player', argv)
         remap = dict(r.split(':=') for r in args.remap)
         player = BagPlayer(node, args.bag, remap)
         if not player.wait_for_subscribers(executor):
@@ -224,7 +238,8 @@ def main(argv=None):
             missed = player.play_lockstep(executor, answers)
             print(f'played {args.bag}; {missed} image(s) got no answer on {args.answers}')
         else:
-            player.play(executor, args.rate)
+            for _ in range(args.repeat):
+                player.play(executor, args.rate, restamp=args.restamp)
             print(f'played {args.bag}')
         rclpy.try_shutdown()
 

@@ -10,19 +10,20 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from .care_responses import DEFAULT_RESPONSES, CareResponder, parse_responses
-from .node_support import declare_parameters, run_node
+from .node_support import ErrorLog, declare_checked_parameters, run_node
+from .parameter_checks import Param, at_least, greater_than
 
 PARAMETERS = {
-    'responses': list(DEFAULT_RESPONSES),  # 'emotion: phrase'
-    'min_interval': 30.0,                  # s between two phrases
-    'max_age': 1.0,                        # s a face counts as in view after its last /emotions
+    'responses': Param(list(DEFAULT_RESPONSES)),   # 'emotion: phrase'
+    'min_interval': Param(30.0, at_least(0.0)),    # s between two phrases
+    'max_age': Param(1.0, greater_than(0.0)),      # s a face counts as in view after its last /emotions
 }
 
 
 class CareSpeakerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('care_speaker', **kwargs)
-        p = declare_parameters(self, PARAMETERS)
+        p = declare_checked_parameters(self, PARAMETERS, ErrorLog(self.get_logger()))
         self.responder = CareResponder(parse_responses(p['responses']), p['min_interval'],
                                        p['max_age'])
         self.speech_pub = self.create_publisher(String, 'speech', 10)

@@ -7,26 +7,33 @@ Publishes   emotions (emotion_ros_msgs/EmotionArray), one per AU message,
             emotion_events (emotion_ros_msgs/EmotionEvent): START once a
             watched emotion has lasted `event_min_duration` s, END when it stops
             or the face is gone for `face_timeout` s.
+When the input stops (camera or upstream node down) for `face_timeout` s,
+every face is dropped: episodes end and one empty EmotionArray says that no
+face is in view, so a stale face is never reported as present.
+A lifecycle node (node_support.PipelineStage).
 """
+import time
+
+import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceEmotion
-from rclpy.node import Node
 
 from .affect import pspi, valence_arousal
 from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
-from .node_support import ErrorLog, declare_parameters, run_node
+from .node_support import PipelineStage, run_node
+from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import stamp_to_seconds
 from .sustained_emotion import START, SustainedEmotionDetector
 
 PARAMETERS = {
-    'classifier_path': '',          # k-NN .npz; '' = the one shipped in the package
-    'half_life': 0.5,               # s, weight of the past in the smoothed distribution
-    'switch_margin': 0.1,           # lead another emotion needs to take over the label
-    'face_timeout': 1.0,            # s without AUs after which a face's state is dropped
-    'event_emotions': ['sad', 'fear', 'angry', 'pain'],
-    'event_min_confidence': 0.5,
-    'event_min_duration': 3.0,      # s
+    'classifier_path': Param(''),           # k-NN .npz; '' = the one shipped in the package
+    'half_life': Param(0.5, greater_than(0.0)),      # s, weight of the past
+    'switch_margin': Param(0.1, between(0.0, 1.0)),  # lead another emotion needs to take over
+    'face_timeout': Param(1.0, greater_than(0.0)),   # s without AUs after which a face is dropped
+    'event_emotions': Param(['sad', 'fear', 'angry', 'pain']),
+    'event_min_confidence': Param(0.5, between(0.0, 1.0)),
+    'event_min_duration': Param(3.0, at_least(0.0)),  # s
 }
 
 
@@ -40,42 +47,77 @@ def _duration(seconds: float) -> Duration:
     return Duration(sec=nanoseconds // 10 ** 9, nanosec=nanoseconds % 10 ** 9)
 
 
-class EmotionNode(Node):
+class EmotionNode(PipelineStage):
+    PARAMETERS = PARAMETERS
+    IDLE_PERIOD = 0.1   # s between checks for a stopped input
+
     def __init__(self, **kwargs):
         super().__init__('emotion', **kwargs)
-        p = declare_parameters(self, PARAMETERS)
+        self.classifier = None
+
+    def configure_stage(self, p):
         path = p['classifier_path'] or str(SHIPPED_CLASSIFIER_PATH)
         self.classifier = AUEmotionClassifier.load(path)
         self.smoother = EmotionSmoother(self.classifier.labels, p['half_life'], p['switch_margin'],
                                         p['face_timeout'])
         self.episodes = SustainedEmotionDetector(p['event_emotions'], p['event_min_confidence'],
                                                  p['event_min_duration'])
-        self.face_timeout = p['face_timeout']
-        self.last_seen = {}
-        self.errors = ErrorLog(self.get_logger())
-        self.emotions_pub = self.create_publisher(EmotionArray, 'emotions', 10)
-        self.events_pub = self.create_publisher(EmotionEvent, 'emotion_events', 10)
-        self.create_subscription(ActionUnitsArray, 'action_units', self.on_action_units, 1)
+        self.last_seen = {}          # face id -> stamp of its last AUs
+        self.last_stamp = None       # of the last message processed
+        self.last_input = None       # time.monotonic() of the last message processed
+        self.frame_id = ''
+        self.emotions_pub = self.stage_publisher(EmotionArray, 'emotions')
+        self.events_pub = self.stage_publisher(EmotionEvent, 'emotion_events')
         self.get_logger().info(f"k-NN {path}: {', '.join(self.classifier.labels)}; events for "
                                f"{', '.join(p['event_emotions'])} after {p['event_min_duration']} s")
 
-    def on_action_units(self, msg: ActionUnitsArray):
-        stamp = stamp_to_seconds(msg.header.stamp)
-        out = EmotionArray(header=msg.header, image_width=msg.image_width,
-                           image_height=msg.image_height)
-        faces = []
+    def release_stage(self):
+        self.classifier = None
+
+    def stage_input(self):
+        return ActionUnitsArray, 'action_units', 5
+
+    def stage_diagnostics(self):
+        return {'faces in view': len(self.last_seen) if self.classifier else 0,
+                'sustained episodes': len(self.episodes.active_faces()) if self.classifier else 0}
+
+    def _valid_faces(self, msg):
+        faces, ids = [], set()
         for face in msg.faces:
-            if tuple(face.au_codes) != self.classifier.au_codes:
+            if face.face_id == 0 or face.face_id in ids:
+                self.errors.error('bad_face_id', f'dropped a face with id {face.face_id}: ids '
+                                  'start at 1 and are unique within a message')
+            elif tuple(face.au_codes) != self.classifier.au_codes:
                 self.errors.error('au_mismatch', f'face {face.face_id}: AUs {tuple(face.au_codes)} '
                                   f'do not match the classifier\'s {self.classifier.au_codes}')
-                continue
-            faces.append(face)
-        try:
-            distributions = self.classifier.predict_proba([f.probabilities for f in faces]) \
-                if faces else []
-        except ValueError as error:
-            self.errors.error('bad_au_vector', f'dropped AU message: {error}')
-            return
+            else:
+                p = np.asarray(face.probabilities, np.float32)
+                if p.shape != (len(face.au_codes),) or not np.all((p >= 0) & (p <= 1)):
+                    self.errors.error('bad_au_vector', f'face {face.face_id}: AU probabilities '
+                                      'must be one per AU, each in 0..1 (no NaN or inf)')
+                else:
+                    faces.append(face)
+                    ids.add(face.face_id)
+        return faces
+
+    def process(self, msg: ActionUnitsArray):
+        stamp = stamp_to_seconds(msg.header.stamp) or self.now_seconds()
+        if self.last_stamp is not None and stamp < self.last_stamp:
+            if self.last_stamp - stamp <= self.settings['face_timeout']:
+                self.errors.error('out_of_order', f'dropped AUs stamped {stamp:.3f}, before the '
+                                  f'last one processed ({self.last_stamp:.3f})')
+                return None
+            # A jump back in time (a bag played again, a clock reset): a new stream.
+            self.get_logger().warning(f'time jumped back {self.last_stamp - stamp:.1f} s: '
+                                      'starting afresh')
+            for face_id in list(self.last_seen):
+                self._forget(face_id, stamp)
+        self.last_stamp, self.last_input, self.frame_id = stamp, time.monotonic(), msg.header.frame_id
+        faces = self._valid_faces(msg)
+        distributions = self.classifier.predict_proba([f.probabilities for f in faces]) \
+            if faces else []
+        out = EmotionArray(header=msg.header, image_width=msg.image_width,
+                           image_height=msg.image_height)
         for face, distribution in zip(faces, distributions):
             smoothed = self.smoother.update(face.face_id, distribution, stamp)
             valence, arousal = valence_arousal(self.classifier.labels, smoothed.probabilities)
@@ -87,21 +129,44 @@ class EmotionNode(Node):
                 arousal=arousal, frame_count=smoothed.frame_count, time_span=smoothed.time_span))
             self.last_seen[face.face_id] = stamp
             for event in self.episodes.update(face.face_id, smoothed.label, smoothed.confidence, stamp):
-                self._publish_event(event, msg.header.frame_id, stamp)
+                self._publish_event(event, stamp)
         for face_id, seen in list(self.last_seen.items()):
-            if not 0 <= stamp - seen <= self.face_timeout:
-                del self.last_seen[face_id]
-                self.smoother.forget(face_id)
-                for event in self.episodes.face_lost(face_id):
-                    self._publish_event(event, msg.header.frame_id, stamp)
+            if not 0 <= stamp - seen <= self.settings['face_timeout']:
+                self._forget(face_id, stamp)
+        if self.too_old(stamp):   # the last gate: /emotions is never older than max_frame_age
+            return None
+        self.emotions_pub.publish(out)
+        return len(out.faces)
+
+    def idle(self):
+        """No input for face_timeout s: nobody is known to be in view any more."""
+        if (self.classifier is None or self.last_input is None
+                or time.monotonic() - self.last_input < self.settings['face_timeout']):
+            return
+        self.last_stamp = None   # whatever comes next starts a new stream
+        if not self.last_seen:
+            return
+        now = self.now_seconds()
+        self.get_logger().warning(f"no input for {self.settings['face_timeout']} s: dropping "
+                                  f'{len(self.last_seen)} face(s)')
+        for face_id in list(self.last_seen):
+            self._forget(face_id, now)
+        out = EmotionArray()
+        out.header.stamp, out.header.frame_id = _time(now), self.frame_id
         self.emotions_pub.publish(out)
 
-    def _publish_event(self, event, frame_id, stamp):
+    def _forget(self, face_id, stamp):
+        del self.last_seen[face_id]
+        self.smoother.forget(face_id)
+        for event in self.episodes.face_lost(face_id):
+            self._publish_event(event, stamp)
+
+    def _publish_event(self, event, stamp):
         msg = EmotionEvent(type=EmotionEvent.START if event.kind == START else EmotionEvent.END,
                            face_id=event.face_id, emotion=event.emotion, since=_time(event.since),
                            duration=_duration(event.duration), confidence=event.confidence)
         msg.header.stamp = _time(stamp)
-        msg.header.frame_id = frame_id
+        msg.header.frame_id = self.frame_id
         self.events_pub.publish(msg)
         self.get_logger().info(f'{event.kind.upper()}: face {event.face_id} {event.emotion} for '
                                f'{event.duration:.1f} s')

@@ -28,11 +28,19 @@ class ImageConversionError(ValueError):
         self.kind = kind
 
 
-def raw_to_bgr(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
+def _check_size(width: int, height: int, max_pixels: int | None):
+    if max_pixels and width * height > max_pixels:
+        raise ImageConversionError(
+            'too_large', f'image of {width}x{height} px is over the limit of {max_pixels} px')
+
+
+def raw_to_bgr(encoding: str, height: int, width: int, step: int, data,
+               max_pixels: int | None = None) -> np.ndarray:
     """Return the image as a contiguous HxWx3 uint8 BGR array.
 
     `data` is anything with the buffer protocol (bytes, array.array, numpy).
     Rows may be padded (step > width * channels); the padding is dropped.
+    Images over `max_pixels` are refused before any pixel is touched.
     """
     if encoding not in _RAW_ENCODINGS:
         raise ImageConversionError(
@@ -40,6 +48,7 @@ def raw_to_bgr(encoding: str, height: int, width: int, step: int, data) -> np.nd
             f"unsupported encoding '{encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
     if height <= 0 or width <= 0:
         raise ImageConversionError('empty_image', f'image has zero size ({width}x{height})')
+    _check_size(width, height, max_pixels)
     channels, code = _RAW_ENCODINGS[encoding]
     row_bytes = width * channels
     if step < row_bytes:
@@ -57,14 +66,23 @@ def raw_to_bgr(encoding: str, height: int, width: int, step: int, data) -> np.nd
     return cv2.cvtColor(pixels, code)
 
 
-def compressed_to_bgr(data) -> np.ndarray:
-    """Decode JPEG or PNG bytes (a CompressedImage's data) to HxWx3 BGR."""
+def compressed_to_bgr(data, max_pixels: int | None = None) -> np.ndarray:
+    """Decode JPEG or PNG bytes (a CompressedImage's data) to HxWx3 BGR.
+
+    With `max_pixels`, data longer than such a raw image is refused undecoded,
+    and so is a decoded image over the limit.
+    """
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size == 0:
         raise ImageConversionError('empty_image', 'compressed image has no data')
+    if max_pixels and buffer.size > 3 * max_pixels:
+        raise ImageConversionError(
+            'too_large', f'compressed image of {buffer.size} bytes is over the limit of '
+            f'{max_pixels} px')
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise ImageConversionError('corrupt_compressed', 'compressed image could not be decoded')
+    _check_size(image.shape[1], image.shape[0], max_pixels)
     return image
 
 

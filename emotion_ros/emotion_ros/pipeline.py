@@ -7,6 +7,8 @@ One executor spins the same node classes the separate executables run, with
 the same parameters: the installed config/pipeline.yaml unless a
 `--params-file` is given. One process saves a DDS hop's serialisation per
 stage, and it is how the pipeline runs where `ros2 launch` is not installed.
+Each stage is a lifecycle node brought up to active unless its `autostart`
+is false (then a lifecycle manager drives it through its services).
 Remappings and `-r __ns:=/robot` apply to every node; --au-backend and
 --au-device set the au_estimator's `backend` and `device` (as the launch
 file's au_backend and au_device arguments do), over the YAML.
@@ -25,6 +27,7 @@ from .au_estimator_node import AUEstimatorNode
 from .care_speaker_node import CareSpeakerNode
 from .emotion_node import EmotionNode
 from .face_detector_node import FaceDetectorNode
+from .node_support import bring_up
 
 
 def default_params_file() -> str:
@@ -60,6 +63,7 @@ def main(args=None):
         if options.behaviour:
             nodes.append(CareSpeakerNode())
         for node in nodes:
+            bring_up(node)
             executor.add_node(node)
         nodes[0].get_logger().info(
             f"pipeline composed in one process: {', '.join(n.get_name() for n in nodes)}")

@@ -6,11 +6,11 @@ from sensor_msgs.msg import CompressedImage, Image
 from .image_conversion import bgr_to_raw, compressed_to_bgr, raw_to_bgr
 
 
-def image_msg_to_bgr(msg) -> np.ndarray:
+def image_msg_to_bgr(msg, max_pixels: int | None = None) -> np.ndarray:
     """BGR pixels of a sensor_msgs/Image or CompressedImage (raises ImageConversionError)."""
     if isinstance(msg, CompressedImage):
-        return compressed_to_bgr(msg.data)
-    return raw_to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        return compressed_to_bgr(msg.data, max_pixels)
+    return raw_to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data, max_pixels)
 
 
 def bgr_to_image_msg(image: np.ndarray, header, encoding: str = 'bgr8') -> Image:

@@ -29,6 +29,11 @@ if not os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
     os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
 
 
+# Parameters for nodes fed made-up stamps (seconds since 1970 in the hundreds, or
+# a bag's): without them each stage drops such input as older than max_frame_age.
+SYNTHETIC_STAMPS = {'max_frame_age': 0.0}
+
+
 def sample_path(name: str) -> Path:
     path = SAMPLES / name
     if not path.is_file():

@@ -1,7 +1,7 @@
 """The au_estimator node with the shipped model, over DDS."""
 import numpy as np
 from builtin_interfaces.msg import Time
-from conftest import read_image
+from conftest import SYNTHETIC_STAMPS, read_image
 from emotion_ros_msgs.msg import ActionUnitsArray, FaceArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -35,8 +35,8 @@ def send_until(test_node, publisher, msg, received, timeout=15.0):
 
 
 def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
-    detector = start_node('face_detector', namespace='/chain')
-    estimator = start_node('au_estimator', namespace='/chain')
+    detector = start_node('face_detector', namespace='/chain', params=SYNTHETIC_STAMPS)
+    estimator = start_node('au_estimator', namespace='/chain', params=SYNTHETIC_STAMPS)
     faces_seen = collect(test_node, '/chain/faces', FaceArray)
     aus_seen = collect(test_node, '/chain/action_units', ActionUnitsArray)
     camera = test_node.node.create_publisher(Image, '/chain/image', qos_profile_sensor_data)
@@ -62,7 +62,7 @@ def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
 
 
 def test_node_matches_the_core_model_and_survives_faces_without_crops(start_node, test_node):
-    estimator = start_node('au_estimator', namespace='/direct', params={'max_batch': 2})
+    estimator = start_node('au_estimator', namespace='/direct', params={'max_batch': 2, **SYNTHETIC_STAMPS})
     aus_seen = collect(test_node, '/direct/action_units', ActionUnitsArray)
     publisher = test_node.node.create_publisher(FaceArray, '/direct/faces', 10)
     test_node.wait_for_subscribers(publisher, timeout=60)

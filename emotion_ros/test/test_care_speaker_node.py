@@ -2,13 +2,14 @@
 from builtin_interfaces.msg import Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, FaceActionUnits
 from std_msgs.msg import Header, String
+from conftest import SYNTHETIC_STAMPS
 
 from emotion_ros.care_responses import DEFAULT_RESPONSES, parse_responses
 
 
 def test_lasting_sadness_makes_the_robot_ask_once(start_node, test_node, typical_vectors):
     codes, vectors = typical_vectors
-    emotion = start_node('emotion', namespace='/care', params={'event_min_duration': 1.0})
+    emotion = start_node('emotion', namespace='/care', params={'event_min_duration': 1.0, **SYNTHETIC_STAMPS})
     speaker = start_node('care_speaker', namespace='/care', params={'min_interval': 60.0})
     speech, emotions = [], []
     test_node.node.create_subscription(String, '/care/speech', speech.append, 10)

@@ -2,11 +2,12 @@
 from builtin_interfaces.msg import Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceActionUnits
 from std_msgs.msg import Header
+from conftest import SYNTHETIC_STAMPS
 
 
 def test_sustained_sadness_gives_one_start_and_one_end(start_node, test_node, typical_vectors):
     codes, vectors = typical_vectors
-    node = start_node('emotion', namespace='/emo', params={'event_min_duration': 1.0})
+    node = start_node('emotion', namespace='/emo', params={'event_min_duration': 1.0, **SYNTHETIC_STAMPS})
     emotions, events = [], []
     test_node.node.create_subscription(EmotionArray, '/emo/emotions', emotions.append, 10)
     test_node.node.create_subscription(EmotionEvent, '/emo/emotion_events', events.append, 10)

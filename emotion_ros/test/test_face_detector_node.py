@@ -1,7 +1,7 @@
 """The face_detector node as `ros2 run` starts it, fed real frames over DDS."""
 import pytest
 from builtin_interfaces.msg import Time
-from conftest import read_frames, read_image
+from conftest import SYNTHETIC_STAMPS, read_frames, read_image
 from emotion_ros_msgs.msg import Face, FaceArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -58,7 +58,7 @@ def compressed(image, fmt='jpeg'):
 
 @pytest.fixture
 def raw_node(start_node):
-    return start_node('face_detector', namespace='/raw')
+    return start_node('face_detector', namespace='/raw', params=SYNTHETIC_STAMPS)
 
 
 def test_faces_of_a_real_photo(raw_node, test_node):
@@ -120,7 +120,7 @@ def test_bad_raw_frames_are_logged_and_the_next_frame_is_processed(raw_node, tes
 
 
 def test_compressed_input_and_a_corrupt_jpeg(start_node, test_node):
-    node = start_node('face_detector', namespace='/jpeg', params={'input_compressed': True})
+    node = start_node('face_detector', namespace='/jpeg', params={'input_compressed': True, **SYNTHETIC_STAMPS})
     camera = Camera(test_node, '/jpeg', compressed=True)
     image = read_image('multi_face.jpg')
     assert len(camera.send(compressed(image)).faces) == 5
@@ -138,7 +138,7 @@ def test_compressed_input_and_a_corrupt_jpeg(start_node, test_node):
 
 
 def test_haar_detector_by_parameter(start_node, test_node):
-    node = start_node('face_detector', namespace='/haar', params={'detector': 'haar',
+    node = start_node('face_detector', namespace='/haar', params={**SYNTHETIC_STAMPS, 'detector': 'haar',
                                                                   'crop_size': 0})
     camera = Camera(test_node, '/haar')
     faces = camera.send(raw(read_image('multi_face.jpg')))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import sample_path
+from conftest import SYNTHETIC_STAMPS, sample_path
 
 from emotion_ros import bags
 from emotion_ros.bag_tools import PIPELINE_TOPICS, BagPlayer, BagRecorder, message_class, stamp_key
@@ -24,7 +24,7 @@ def replay(start_node, test_node, tmp_path):
     def run(clip: str, namespace: str, args=()):
         input_bag = tmp_path / f'{clip}_input'
         frames = bags.video_to_bag(sample_path(clip), input_bag, f'{namespace}/camera/image_raw')
-        pipeline = start_node('pipeline', namespace=namespace, args=args,
+        pipeline = start_node('pipeline', namespace=namespace, args=args, params=SYNTHETIC_STAMPS,
                               remap={'image': f'{namespace}/camera/image_raw'})
         answers = {}
         test_node.node.create_subscription(

@@ -1,0 +1,379 @@
+"""Reliability over DDS: bad input, bad parameters, lifecycle, diagnostics, a stopped
+camera, overload and a restarted node. Every node runs as a real process."""
+import os
+import signal
+import time
+
+import cv2
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from conftest import SYNTHETIC_STAMPS, read_frames, read_image
+from diagnostic_msgs.msg import DiagnosticArray
+from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceActionUnits, FaceArray
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from test_au_estimator_node import send_until
+from test_face_detector_node import Camera, raw
+
+from emotion_ros import bags
+from emotion_ros.face_detection import make_detector
+from emotion_ros.face_perception import FacePerception
+from emotion_ros.ros_messages import bgr_to_image_msg, face_msg
+from emotion_ros.tracking import FaceTracker
+
+
+class Diagnostics:
+    """The latest /diagnostics status of each node: (level, message, {key: value})."""
+
+    def __init__(self, test_node):
+        self.test_node = test_node
+        self.latest = {}
+        test_node.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_array, 50)
+
+    def _on_array(self, msg):
+        for status in msg.status:
+            self.latest[status.name] = (status.level[0], status.message,
+                                        {kv.key: kv.value for kv in status.values})
+
+    def wait_for(self, node_name, predicate, timeout=10.0):
+        """The values of `node_name`'s status once `predicate(values)` holds."""
+        name = f'emotion_ros: {node_name}'
+
+        def holds():
+            return name in self.latest and predicate(self.latest[name][2])
+        assert self.test_node.spin_until(holds, timeout), self.latest.get(name)
+        return self.latest[name][2]
+
+
+def count(values, key) -> int:
+    return int(values.get(key) or 0)
+
+
+def now_stamp(test_node) -> Time:
+    return test_node.node.get_clock().now().to_msg()
+
+
+def test_detector_drops_each_bad_image_counts_it_and_goes_on(start_node, test_node):
+    node = start_node('face_detector', namespace='/bad_images',
+                      params={**SYNTHETIC_STAMPS, 'max_image_pixels': 200_000})
+    diagnostics = Diagnostics(test_node)
+    camera = Camera(test_node, '/bad_images')
+    image = read_image('single_face.jpg')          # 572 x 562 = 321k px: over the limit
+    small = cv2.resize(image, (400, 393))
+    unsupported = raw(small)
+    unsupported.encoding = '16UC1'
+    short_step = raw(small)
+    short_step.step = 100
+    truncated = raw(small)
+    truncated.data = truncated.data[:1000]
+    empty = Image(encoding='bgr8', height=0, width=0, step=0)
+    for bad in (unsupported, short_step, truncated, empty, raw(image)):
+        assert camera.send(bad, timeout=1.0) is None   # dropped: no faces message
+        good = camera.send(raw(small))
+        assert good is not None and len(good.faces) == 1, node.log()
+    values = diagnostics.wait_for('/bad_images/face_detector',
+                                  lambda v: count(v, 'frames processed') >= 5)
+    assert count(values, 'errors: too_large') >= 1
+    assert count(values, 'errors: unsupported_encoding') >= 1
+    assert count(values, 'errors: size_mismatch') >= 2
+    assert count(values, 'errors: empty_image') >= 1
+    assert node.alive()
+    log = node.log()
+    assert "unsupported encoding '16UC1'" in log and 'over the limit of 200000 px' in log
+
+
+def test_au_estimator_drops_bad_faces_and_keeps_the_good_ones(start_node, test_node):
+    node = start_node('au_estimator', namespace='/bad_faces',
+                      params={**SYNTHETIC_STAMPS, 'backend': 'openvino'})
+    diagnostics = Diagnostics(test_node)
+    received = []
+    test_node.node.create_subscription(ActionUnitsArray, '/bad_faces/action_units', received.append, 10)
+    publisher = test_node.node.create_publisher(FaceArray, '/bad_faces/faces', 10)
+    test_node.wait_for_subscribers(publisher, timeout=60)
+
+    image = read_image('multi_face.jpg')
+    tracked = FacePerception(make_detector('blazeface'), FaceTracker()).process(image, 1.0)
+    header = Header(stamp=Time(sec=10), frame_id='cam')
+    good = [face_msg(face, header) for face in tracked[:2]]
+    zero_id, duplicate, bad_encoding, truncated, no_crop = (face_msg(tracked[2], header)
+                                                            for _ in range(5))
+    zero_id.id = 0
+    duplicate.id = good[0].id
+    bad_encoding.crop.encoding = '32FC1'
+    truncated.crop.data = truncated.crop.data[:10]
+    no_crop.crop = Image()
+    msg = FaceArray(header=header, image_width=image.shape[1], image_height=image.shape[0],
+                    faces=[*good, zero_id, duplicate, bad_encoding, truncated, no_crop])
+    reply = send_until(test_node, publisher, msg, received, timeout=30)
+    assert [f.face_id for f in reply.faces] == [f.id for f in good]
+
+    values = diagnostics.wait_for('/bad_faces/au_estimator',
+                                  lambda v: count(v, 'errors: bad_face_id') >= 2)
+    for kind in ('unsupported_encoding', 'size_mismatch', 'no_crop'):
+        assert count(values, f'errors: {kind}') >= 1, values
+    later = FaceArray(header=Header(stamp=Time(sec=11), frame_id='cam'), faces=good)
+    assert len(send_until(test_node, publisher, later, received).faces) == 2
+    assert node.alive()
+
+
+def test_emotion_node_drops_bad_au_vectors_and_out_of_order_input(start_node, test_node,
+                                                                  typical_vectors):
+    codes, vectors = typical_vectors
+    node = start_node('emotion', namespace='/bad_aus', params=SYNTHETIC_STAMPS)
+    diagnostics = Diagnostics(test_node)
+    emotions = []
+    test_node.node.create_subscription(EmotionArray, '/bad_aus/emotions', emotions.append, 10)
+    publisher = test_node.node.create_publisher(ActionUnitsArray, '/bad_aus/action_units', 10)
+    test_node.wait_for_subscribers(publisher, timeout=30)
+
+    def face(face_id, probabilities, au_codes=codes):
+        return FaceActionUnits(face_id=face_id, au_codes=list(au_codes),
+                               probabilities=[float(p) for p in probabilities])
+
+    happy = vectors['happy']
+    bad_faces = [
+        face(5, np.where(np.arange(len(codes)) == 2, np.nan, happy)),
+        face(6, np.where(np.arange(len(codes)) == 0, np.inf, happy)),
+        face(7, happy[:-1]),
+        face(8, np.minimum(happy * 3, 1.5)),
+        face(9, happy, au_codes=[c + 1 for c in codes]),
+        face(0, happy),
+    ]
+    msg = ActionUnitsArray(header=Header(stamp=Time(sec=50), frame_id='cam'),
+                           faces=[face(3, happy), *bad_faces])
+    reply = send_until(test_node, publisher, msg, emotions)
+    assert [f.face_id for f in reply.faces] == [3]
+    older = ActionUnitsArray(header=Header(stamp=Time(sec=49, nanosec=900_000_000)),
+                             faces=[face(3, happy)])
+    publisher.publish(older)
+    test_node.spin_until(lambda: False, 0.5)
+    assert not any(m.header.stamp == older.header.stamp for m in emotions)
+    later = ActionUnitsArray(header=Header(stamp=Time(sec=51)), faces=[face(3, happy)])
+    assert [f.face_id for f in send_until(test_node, publisher, later, emotions).faces] == [3]
+
+    values = diagnostics.wait_for('/bad_aus/emotion',
+                                  lambda v: count(v, 'errors: out_of_order') >= 1)
+    assert count(values, 'errors: bad_au_vector') >= 3
+    assert count(values, 'errors: au_mismatch') >= 1
+    assert count(values, 'errors: bad_face_id') >= 1
+    assert node.alive()
+
+
+def set_parameter(test_node, node_name, name, value):
+    client = test_node.node.create_client(SetParameters, f'{node_name}/set_parameters')
+    assert client.wait_for_service(timeout_sec=10)
+    future = client.call_async(SetParameters.Request(
+        parameters=[Parameter(name, value=value).to_parameter_msg()]))
+    assert test_node.spin_until(future.done, 10)
+    return future.result().results[0]
+
+
+def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node, typical_vectors):
+    codes, vectors = typical_vectors
+    node = start_node('emotion', namespace='/params',
+                      params={**SYNTHETIC_STAMPS, 'half_life': -1.0, 'event_min_confidence': 2.0})
+    diagnostics = Diagnostics(test_node)
+    emotions = []
+    test_node.node.create_subscription(EmotionArray, '/params/emotions', emotions.append, 10)
+    publisher = test_node.node.create_publisher(ActionUnitsArray, '/params/action_units', 10)
+    test_node.wait_for_subscribers(publisher, timeout=30)
+    msg = ActionUnitsArray(header=Header(stamp=Time(sec=1)), faces=[FaceActionUnits(
+        face_id=1, au_codes=list(codes), probabilities=vectors['sad'].tolist())])
+    assert send_until(test_node, publisher, msg, emotions).faces[0].label == 'sad'
+    log = node.log()
+    assert 'half_life=-1.0 rejected: must be > 0.0; using the default 0.5' in log
+    assert 'event_min_confidence=2.0 rejected: must be in [0.0, 1.0]' in log
+    values = diagnostics.wait_for('/params/emotion', lambda v: 'errors: bad_parameter' in v)
+    assert count(values, 'errors: bad_parameter') == 2
+
+    rejected = set_parameter(test_node, '/params/emotion', 'face_timeout', -3.0)
+    assert not rejected.successful and 'face_timeout=-3.0: must be > 0.0' in rejected.reason
+    assert set_parameter(test_node, '/params/emotion', 'switch_margin', 0.2).successful
+    assert 'switch_margin set to 0.2: it applies at the next configure' in node.log()
+    # max_frame_age applies at once: made-up stamps are now too old, the clock's are not.
+    assert set_parameter(test_node, '/params/emotion', 'max_frame_age', 0.25).successful
+    msg.header.stamp = Time(sec=2)
+    publisher.publish(msg)
+    test_node.spin_until(lambda: False, 0.7)
+    assert not any(m.header.stamp == msg.header.stamp for m in emotions)
+    msg.header.stamp = now_stamp(test_node)
+    assert send_until(test_node, publisher, msg, emotions).faces[0].face_id == 1
+    assert count(diagnostics.wait_for('/params/emotion', lambda v: 'dropped: stale' in v),
+                 'dropped: stale') >= 1
+    assert node.alive()
+
+
+def lifecycle_call(test_node, node_name, service_type, name, request):
+    client = test_node.node.create_client(service_type, f'{node_name}/{name}')
+    assert client.wait_for_service(timeout_sec=10)
+    future = client.call_async(request)
+    assert test_node.spin_until(future.done, 30)
+    return future.result()
+
+
+def test_lifecycle_configure_activate_deactivate_cleanup(start_node, test_node, typical_vectors):
+    codes, vectors = typical_vectors
+    node = start_node('emotion', namespace='/managed', params={**SYNTHETIC_STAMPS, 'autostart': False})
+    emotions = []
+    test_node.node.create_subscription(EmotionArray, '/managed/emotions', emotions.append, 10)
+    publisher = test_node.node.create_publisher(ActionUnitsArray, '/managed/action_units', 10)
+    seconds = iter(range(1, 1000))
+
+    def state():
+        return lifecycle_call(test_node, '/managed/emotion', GetState, 'get_state',
+                              GetState.Request()).current_state.id
+
+    def transition(transition_id):
+        return lifecycle_call(test_node, '/managed/emotion', ChangeState, 'change_state',
+                              ChangeState.Request(transition=Transition(id=transition_id))).success
+
+    def answered() -> bool:
+        """Whether the node answers an AU message within 1.5 s."""
+        msg = ActionUnitsArray(header=Header(stamp=Time(sec=next(seconds))), faces=[
+            FaceActionUnits(face_id=2, au_codes=list(codes), probabilities=vectors['happy'].tolist())])
+        return test_node.spin_until(lambda: publisher.publish(msg) or any(
+            m.header.stamp == msg.header.stamp for m in emotions), 1.5)
+
+    assert state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert publisher.get_subscription_count() == 0 and not answered()
+    assert transition(Transition.TRANSITION_CONFIGURE) and state() == State.PRIMARY_STATE_INACTIVE
+    assert not answered()
+    assert transition(Transition.TRANSITION_ACTIVATE) and state() == State.PRIMARY_STATE_ACTIVE
+    test_node.wait_for_subscribers(publisher)
+    assert answered()
+    assert transition(Transition.TRANSITION_DEACTIVATE) and state() == State.PRIMARY_STATE_INACTIVE
+    assert not answered()
+    assert transition(Transition.TRANSITION_CLEANUP) and state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert transition(Transition.TRANSITION_CONFIGURE) and transition(Transition.TRANSITION_ACTIVATE)
+    test_node.wait_for_subscribers(publisher)
+    assert answered(), node.log()
+    assert node.alive()
+
+
+def test_faces_are_dropped_when_the_input_stops(start_node, test_node, typical_vectors):
+    codes, vectors = typical_vectors
+    node = start_node('emotion', namespace='/stopped',
+                      params={'event_min_duration': 0.5, 'face_timeout': 0.5})
+    emotions, events = [], []
+    test_node.node.create_subscription(EmotionArray, '/stopped/emotions', emotions.append, 10)
+    test_node.node.create_subscription(EmotionEvent, '/stopped/emotion_events', events.append, 10)
+    publisher = test_node.node.create_publisher(ActionUnitsArray, '/stopped/action_units', 10)
+    test_node.wait_for_subscribers(publisher, timeout=30)
+    assert test_node.spin_until(
+        lambda: test_node.node.count_publishers('/stopped/emotion_events') > 0, 10)
+
+    # 1.5 s of a sad face at 20 frames/s, stamped with the clock as a camera would.
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        publisher.publish(ActionUnitsArray(header=Header(stamp=now_stamp(test_node), frame_id='cam'),
+                                           faces=[FaceActionUnits(face_id=1, au_codes=list(codes),
+                                                                  probabilities=vectors['sad'].tolist())]))
+        test_node.spin_until(lambda: False, 0.05)
+    stopped = time.monotonic()
+    assert test_node.spin_until(lambda: emotions and not emotions[-1].faces, 2.0), node.log()
+    gone_after = time.monotonic() - stopped
+    test_node.spin_until(lambda: False, 0.5)
+    assert any(m.faces for m in emotions) and not emotions[-1].faces
+    assert 0.4 < gone_after < 1.2
+    assert [(e.type, e.emotion) for e in events] == [(EmotionEvent.START, 'sad'),
+                                                     (EmotionEvent.END, 'sad')]
+    assert 'no input for 0.5 s: dropping 1 face(s)' in node.log()
+
+
+@pytest.fixture(scope='module')
+def load_bag(tmp_path_factory):
+    """WolfgangLanger_Pexels.mp4 at 640x480: 472 frames, 19.7 s."""
+    from conftest import sample_path
+    bag = tmp_path_factory.mktemp('load') / 'wolfgang_640x480'
+    frames = bags.video_to_bag(sample_path('WolfgangLanger_Pexels.mp4'), bag,
+                               '/load/camera/image_raw', size=(640, 480))
+    return bag, frames
+
+
+@pytest.mark.parametrize('rate, repeat', [('4', 1), ('0', 4)], ids=['4x', 'max'])
+def test_overload_keeps_emotions_fresh_and_counts_the_drops(start_node, test_node, load_bag, rate,
+                                                            repeat):
+    """The bag played by `bag_tools play --restamp` (its own process) faster than the pipeline:
+    at 4x (96 frames/s) once, and at the player's maximum rate four times over."""
+    bag, frames = load_bag
+    max_age = 0.3
+    pipeline = start_node('pipeline', namespace='/load', params={'max_frame_age': max_age},
+                          remap={'image': '/load/camera/image_raw'})
+    diagnostics = Diagnostics(test_node)
+    ages = []
+
+    def on_emotions(msg):
+        now = test_node.node.get_clock().now().nanoseconds * 1e-9
+        ages.append(now - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+    test_node.node.create_subscription(EmotionArray, '/load/emotions', on_emotions, 100)
+    assert test_node.spin_until(
+        lambda: test_node.node.count_publishers('/load/emotions') > 0, 60), pipeline.log()
+    player = start_node('bag_tools', args=['play', str(bag), '--rate', rate, '--restamp',
+                                           '--repeat', str(repeat)])
+    assert test_node.spin_until(lambda: not player.alive(), 60), player.log()
+    assert player.process.returncode == 0, player.log()
+    test_node.spin_until(lambda: False, 1.0)
+
+    assert len(ages) >= 20, pipeline.log()
+    p95 = float(np.percentile(ages, 95))
+    values = diagnostics.wait_for('/load/face_detector', lambda v: count(v, 'frames received') == (
+        count(v, 'frames processed') + count(v, 'frames dropped')) > 0)
+    print(f"rate {rate}: {count(values, 'frames received')} of {frames * repeat} frames received, "
+          f"{count(values, 'frames dropped')} dropped; {len(ages)} /emotions, age p50 "
+          f'{np.median(ages) * 1e3:.0f} ms p95 {p95 * 1e3:.0f} ms max {max(ages) * 1e3:.0f} ms')
+    assert p95 < max_age
+    assert count(values, 'frames dropped') > 0 and len(ages) < count(values, 'frames received')
+    assert pipeline.alive()
+
+
+def test_a_killed_and_restarted_au_node_resumes_within_5_s(start_node, test_node):
+    # OpenVINO: TensorFlow alone takes ~7 s to import and trace here (README, Reliability).
+    nodes = {name: start_node(name, namespace='/restart', params=params) for name, params in (
+        ('face_detector', {}), ('au_estimator', {'backend': 'openvino'}),
+        ('emotion', {'face_timeout': 1.0}))}
+    emotions = []
+    test_node.node.create_subscription(EmotionArray, '/restart/emotions', emotions.append, 100)
+    publisher = test_node.node.create_publisher(Image, '/restart/image', qos_profile_sensor_data)
+    frames, _ = read_frames('single_face.mp4')
+    frame_msgs = [bgr_to_image_msg(frame, Header(frame_id='cam')) for frame in frames]
+    sent = iter(range(10 ** 9))
+    next_due = [time.monotonic()]
+
+    def camera():
+        """Publish the clip in a loop at 15 frames/s, stamped now."""
+        if time.monotonic() >= next_due[0]:
+            msg = frame_msgs[next(sent) % len(frame_msgs)]
+            msg.header.stamp = now_stamp(test_node)
+            publisher.publish(msg)
+            next_due[0] += 1 / 15
+        return False
+
+    def faces_since(t):
+        return lambda: camera() or any(
+            m.faces and m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > t for m in emotions)
+
+    def wall():
+        return test_node.node.get_clock().now().nanoseconds * 1e-9
+
+    test_node.wait_for_subscribers(publisher, timeout=30)
+    assert test_node.spin_until(faces_since(0), 60), nodes['au_estimator'].log()
+
+    os.killpg(nodes['au_estimator'].process.pid, signal.SIGKILL)
+    killed = wall()
+    test_node.spin_until(camera, 2.0)
+    assert nodes['face_detector'].alive() and nodes['emotion'].alive()
+    # With the AU stage gone, the emotion node stops reporting the face after face_timeout.
+    assert emotions[-1].faces == [] and not any(
+        m.faces for m in emotions if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > killed)
+
+    restarted = wall()
+    start_node('au_estimator', namespace='/restart', params={'backend': 'openvino'})
+    assert test_node.spin_until(faces_since(restarted), 5.0), 'no /emotions 5 s after the restart'
+    print(f'/emotions resumed {wall() - restarted:.1f} s after the restart')
+    assert nodes['face_detector'].alive() and nodes['emotion'].alive()
