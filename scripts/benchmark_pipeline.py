@@ -126,8 +126,8 @@ def run_baseline(model, frames, warmup=20):
 
 
 # mode -> (separate processes, AU backend)
-RUNS = {'composed': (False, 'tensorflow'), 'separate': (True, 'tensorflow'),
-        'composed_openvino': (False, 'openvino')}
+RUNS = {'composed': (False, 'openvino'), 'separate': (True, 'openvino'),
+        'composed_tensorflow': (False, 'tensorflow')}
 
 
 def main():

@@ -53,7 +53,7 @@ def image_connection(bag: Path):
 
 
 def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
-                   au_backend: str = 'tensorflow', max_frame_age: float | None = None):
+                   au_backend: str | None = None, max_frame_age: float | None = None):
     """The pipeline's processes, in NAMESPACE, reading `image_topic` (max_frame_age: over the YAML)."""
     lib = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros'
     ros_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}']
@@ -61,10 +61,11 @@ def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: 
         ros_args += ['-p', f'max_frame_age:={float(max_frame_age)}']
     ros_args += (['-p', 'input_compressed:=true', '-r', f'image/compressed:={image_topic}']
                  if compressed else ['-r', f'image:={image_topic}'])
+    backend = ['--au-backend', au_backend] if au_backend else []
     commands = ([[str(lib / name), *ros_args] + (['-p', f'backend:={au_backend}']
-                                                 if name == 'au_estimator' else [])
+                                                 if name == 'au_estimator' and au_backend else [])
                   for name in NODES] if separate
-                else [[str(lib / 'pipeline'), '--behaviour', '--au-backend', au_backend, *ros_args]])
+                else [[str(lib / 'pipeline'), '--behaviour', *backend, *ros_args]])
     processes = []
     for command in commands:
         with open(log_dir / f'{Path(command[0]).name}.log', 'w') as log:
@@ -85,7 +86,7 @@ def main():
     parser.add_argument('--output', default=str(ROOT / 'output'), help='folder for the results')
     parser.add_argument('--separate', action='store_true',
                         help='one process per node instead of the composed pipeline')
-    parser.add_argument('--au-backend', default='tensorflow', help='tensorflow or openvino')
+    parser.add_argument('--au-backend', help='openvino or tensorflow (default: as in pipeline.yaml)')
     args = parser.parse_args()
     source, out = Path(args.source), Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ MAX_CROP_PIXELS = 512 * 512
 
 PARAMETERS = {
     'model_path': Param(''),                # model directory; '' = the shipped model
-    'backend': Param('tensorflow', one_of(*BACKENDS)),   # tensorflow (CPU) or openvino
+    'backend': Param('openvino', one_of(*BACKENDS)),     # openvino or tensorflow (CPU)
     'device': Param('CPU'),                 # openvino: CPU, GPU, NPU, MYRIAD, AUTO
     'precision': Param('f32', one_of('f32', 'bf16', 'f16', '')),   # openvino CPU/GPU
     'fallback_device': Param(''),           # openvino: device to use when `device` is missing

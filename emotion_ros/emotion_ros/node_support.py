@@ -24,7 +24,6 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.serialization import deserialize_message
 
 from .parameter_checks import Param, at_least, between, greater_than
 from .stage_statistics import ERROR, HealthThresholds, StageStatistics
@@ -182,9 +181,7 @@ class PipelineStage(LifecycleNode):
     def on_activate(self, state):
         msg_type, topic, qos = self.stage_input()
         self._input_type = msg_type
-        # raw: taking a message only copies its bytes; only the newest is deserialized.
-        self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos,
-                                                      raw=True)
+        self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos)
         if self.IDLE_PERIOD:
             self._idle_timer = self.create_timer(self.IDLE_PERIOD, self.idle)
         self.get_logger().info(f'active: listening on {self._subscription.topic_name}')
@@ -229,21 +226,21 @@ class PipelineStage(LifecycleNode):
 
     # --- input ---------------------------------------------------------------------------
     def _take_waiting(self):
-        """The next message already waiting on the input (raw bytes), or None."""
+        """The next message already waiting on the input, or None (rclpy's executor takes the same way)."""
         with self._subscription.handle:
-            taken = self._subscription.handle.take_message(self._input_type, True)
+            taken = self._subscription.handle.take_message(self._input_type, False)
         return taken[0] if taken else None
 
-    def _on_input(self, raw: bytes):
+    def _on_input(self, msg):
         """Keep the newest of the messages waiting; count the rest as dropped."""
         self.statistics.on_received()
         superseded = 0
         while (newer := self._take_waiting()) is not None:
             self.statistics.on_received()
-            raw, superseded = newer, superseded + 1
+            msg, superseded = newer, superseded + 1
         self.statistics.on_dropped('superseded', superseded)
         try:
-            self._work(raw)
+            self._work(msg)
         except Exception as error:  # noqa: BLE001 - one bad message must not stop the stage
             self.errors.error('processing', f'processing failed: {error!r}')
 
@@ -260,8 +257,7 @@ class PipelineStage(LifecycleNode):
                             'true) or max_frame_age 0')
         return True
 
-    def _work(self, raw: bytes):
-        msg = deserialize_message(raw, self._input_type)
+    def _work(self, msg):
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         if self.too_old(stamp):
             return

@@ -1,6 +1,6 @@
 """The composed pipeline: face_detector, au_estimator, emotion (and optionally care_speaker) in one process.
 
-    ros2 run emotion_ros pipeline [--behaviour] [--au-backend openvino] [--au-device NPU] \
+    ros2 run emotion_ros pipeline [--behaviour] [--au-backend tensorflow] [--au-device NPU] \
         --ros-args -r image:=/camera/image_raw [--params-file my_pipeline.yaml]
 
 One executor spins the same node classes the separate executables run, with

@@ -89,8 +89,7 @@ def test_detector_drops_each_bad_image_counts_it_and_goes_on(start_node, test_no
 
 
 def test_au_estimator_drops_bad_faces_and_keeps_the_good_ones(start_node, test_node):
-    node = start_node('au_estimator', namespace='/bad_faces',
-                      params={**SYNTHETIC_STAMPS, 'backend': 'openvino'})
+    node = start_node('au_estimator', namespace='/bad_faces', params=SYNTHETIC_STAMPS)
     diagnostics = Diagnostics(test_node)
     received = []
     test_node.node.create_subscription(ActionUnitsArray, '/bad_faces/action_units', received.append, 10)
@@ -333,10 +332,9 @@ def test_overload_keeps_emotions_fresh_and_counts_the_drops(start_node, test_nod
 
 
 def test_a_killed_and_restarted_au_node_resumes_within_5_s(start_node, test_node):
-    # OpenVINO: TensorFlow alone takes ~7 s to import and trace here (README, Reliability).
+    # The default backend, OpenVINO, is active ~1 s after start; TensorFlow would take ~7 s.
     nodes = {name: start_node(name, namespace='/restart', params=params) for name, params in (
-        ('face_detector', {}), ('au_estimator', {'backend': 'openvino'}),
-        ('emotion', {'face_timeout': 1.0}))}
+        ('face_detector', {}), ('au_estimator', {}), ('emotion', {'face_timeout': 1.0}))}
     emotions = []
     test_node.node.create_subscription(EmotionArray, '/restart/emotions', emotions.append, 100)
     publisher = test_node.node.create_publisher(Image, '/restart/image', qos_profile_sensor_data)
@@ -373,7 +371,7 @@ def test_a_killed_and_restarted_au_node_resumes_within_5_s(start_node, test_node
         m.faces for m in emotions if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > killed)
 
     restarted = wall()
-    start_node('au_estimator', namespace='/restart', params={'backend': 'openvino'})
+    start_node('au_estimator', namespace='/restart')
     assert test_node.spin_until(faces_since(restarted), 5.0), 'no /emotions 5 s after the restart'
     print(f'/emotions resumed {wall() - restarted:.1f} s after the restart')
     assert nodes['face_detector'].alive() and nodes['emotion'].alive()
