@@ -35,7 +35,7 @@ from emotion_ros.ros_messages import image_msg_to_bgr
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(os.environ.get('EMOTION_ROS_SAMPLES', ROOT / '.cache' / 'samples'))
 NAMESPACE = '/demo'
-NODES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker')
+PIPELINE_NODES = ('face_detector', 'au_estimator', 'emotion')
 
 
 def progress_bar(done, total, width=24):
@@ -53,8 +53,10 @@ def image_connection(bag: Path):
 
 
 def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
-                   au_backend: str | None = None, max_frame_age: float | None = None):
-    """The pipeline's processes, in NAMESPACE, reading `image_topic` (max_frame_age: over the YAML)."""
+                   au_backend: str | None = None, max_frame_age: float | None = None,
+                   behaviour: bool = True):
+    """The pipeline's processes, in NAMESPACE, reading `image_topic` (max_frame_age: over the
+    YAML; behaviour: with the care_speaker example)."""
     lib = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros'
     ros_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}']
     if max_frame_age is not None:
@@ -64,8 +66,8 @@ def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: 
     backend = ['--au-backend', au_backend] if au_backend else []
     commands = ([[str(lib / name), *ros_args] + (['-p', f'backend:={au_backend}']
                                                  if name == 'au_estimator' and au_backend else [])
-                  for name in NODES] if separate
-                else [[str(lib / 'pipeline'), '--behaviour', *backend, *ros_args]])
+                  for name in PIPELINE_NODES + ('care_speaker',) * behaviour] if separate
+                else [[str(lib / 'pipeline'), *['--behaviour'] * behaviour, *backend, *ros_args]])
     processes = []
     for command in commands:
         with open(log_dir / f'{Path(command[0]).name}.log', 'w') as log:
