@@ -1,0 +1,61 @@
+"""The ROS-free parts of a stage's health and parameters: statistics, levels, checks."""
+from emotion_ros.parameter_checks import Param, at_least, between, greater_than, one_of
+from emotion_ros.stage_statistics import ERROR, OK, WARN, HealthThresholds, StageStatistics
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def one_period(stats, clock, received, dropped, latencies, errors=0, seconds=1.0):
+    for _ in range(received):
+        stats.on_received()
+    stats.on_dropped('superseded', dropped)
+    for latency in latencies:
+        stats.on_processed(latency, faces=2)
+    for _ in range(errors):
+        stats.on_error()
+    clock.now += seconds
+    return stats.assess(HealthThresholds(), active=True, errors={'size_mismatch': errors})
+
+
+def test_rates_latency_and_drops_of_a_period():
+    clock = FakeClock()
+    stats = StageStatistics(clock)
+    health = one_period(stats, clock, 30, 10, [0.02] * 19 + [0.3])
+    values = health.values
+    assert values['input rate [Hz]'] == 30 and values['processing rate [Hz]'] == 20
+    assert values['frames dropped'] == 10 and values['dropped: superseded'] == 10
+    assert abs(values['latency p50 [ms]'] - 20) < 1e-6 and 20 < values['latency p95 [ms]'] < 40
+    assert values['faces'] == 2 and values['errors: size_mismatch'] == 0
+    assert (health.level, health.message) == (OK, 'ok')
+
+
+def test_levels_follow_the_thresholds():
+    clock = FakeClock()
+    stats = StageStatistics(clock)
+    assert one_period(stats, clock, 10, 0, [0.3] * 10).level == WARN       # p95 300 ms > 200
+    error = one_period(stats, clock, 10, 0, [1.5] * 10)
+    assert error.level == ERROR and 'latency p95 1500 ms > 1000 ms' in error.message
+    dropping = one_period(stats, clock, 10, 8, [0.01] * 2)
+    assert dropping.level == WARN and 'dropping 80% of the input' in dropping.message
+    failing = one_period(stats, clock, 10, 0, [0.01] * 9, errors=1)
+    assert failing.level == WARN and '1 error(s)' in failing.message
+    # Totals stay over the node's life; rates are per period.
+    assert failing.values['frames received'] == 40 and failing.values['frames dropped'] == 8
+    silent = one_period(stats, clock, 0, 0, [], seconds=3.0)
+    assert silent.level == WARN and 'no input for 4 s' in silent.message   # last input 1 + 3 s ago
+    assert stats.assess(HealthThresholds(), active=False, errors={}).message == 'inactive'
+
+
+def test_parameter_checks_give_the_reason():
+    assert between(0.0, 1.0)(1.5) == 'must be in [0.0, 1.0]' and between(0.0, 1.0)(0.5) is None
+    assert at_least(0.0)(-1) == 'must be >= 0.0' and at_least(0.0)(0.0) is None
+    assert greater_than(0.0)(0.0) == 'must be > 0.0'
+    assert one_of('openvino', 'tensorflow')('torch') == 'must be one of openvino, tensorflow'
+    assert Param(0.5, between(0.0, 1.0)).problem(float('nan')) == 'must be in [0.0, 1.0]'
+    assert Param('anything').problem('x') is None
