@@ -13,7 +13,7 @@ from .au_model import BACKENDS, AUModel
 from .image_conversion import ImageConversionError
 from .node_support import PipelineStage, run_node
 from .parameter_checks import Param, at_least, between, one_of
-from .ros_messages import image_msg_to_bgr
+from .ros_messages import face_id_problem, image_msg_to_bgr
 
 MAX_CROP_PIXELS = 512 * 512
 
@@ -61,9 +61,9 @@ class AUEstimatorNode(PipelineStage):
     def process(self, msg: FaceArray):
         faces, crops, ids = [], [], set()
         for face in msg.faces:
-            if face.id == 0 or face.id in ids:
-                self.errors.error('bad_face_id', f'dropped a face with id {face.id}: ids start at '
-                                  '1 and are unique within a message')
+            problem = face_id_problem(face.id, ids)
+            if problem:
+                self.errors.error('bad_face_id', problem)
                 continue
             if face.crop.width == 0:
                 self.errors.error('no_crop', f'face {face.id} has no crop: set the face '

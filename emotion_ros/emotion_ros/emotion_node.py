@@ -23,7 +23,7 @@ from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
 from .node_support import PipelineStage, run_node
 from .parameter_checks import Param, at_least, between, greater_than
-from .ros_messages import stamp_to_seconds
+from .ros_messages import face_id_problem, stamp_to_seconds
 from .sustained_emotion import START, SustainedEmotionDetector
 
 PARAMETERS = {
@@ -84,9 +84,9 @@ class EmotionNode(PipelineStage):
     def _valid_faces(self, msg):
         faces, ids = [], set()
         for face in msg.faces:
-            if face.face_id == 0 or face.face_id in ids:
-                self.errors.error('bad_face_id', f'dropped a face with id {face.face_id}: ids '
-                                  'start at 1 and are unique within a message')
+            problem = face_id_problem(face.face_id, ids)
+            if problem:
+                self.errors.error('bad_face_id', problem)
             elif tuple(face.au_codes) != self.classifier.au_codes:
                 self.errors.error('au_mismatch', f'face {face.face_id}: AUs {tuple(face.au_codes)} '
                                   f'do not match the classifier\'s {self.classifier.au_codes}')

@@ -26,6 +26,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from .parameter_checks import Param, at_least, between, greater_than
+from .ros_messages import stamp_to_seconds
 from .stage_statistics import ERROR, HealthThresholds, StageStatistics
 
 # Parameters every pipeline stage has, beside its own.
@@ -49,17 +50,14 @@ def defaults(parameters: dict) -> dict:
 class ErrorLog:
     """Counts errors by kind (for diagnostics) and logs each kind at most once per `period` s."""
 
-    def __init__(self, logger, period: float = 1.0, on_error=None):
+    def __init__(self, logger, period: float = 1.0):
         self.logger = logger
         self.period = period
         self.counts = {}
-        self.on_error = on_error
         self._last_logged = {}
 
     def error(self, kind: str, text: str, throttle: bool = True):
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        if self.on_error:
-            self.on_error()
         if not throttle or self._due(kind):
             self.logger.error(f'{text} [{kind}, {self.counts[kind]} so far]')
 
@@ -123,7 +121,7 @@ class PipelineStage(LifecycleNode):
     def __init__(self, name, **kwargs):
         super().__init__(name, **kwargs)
         self.statistics = StageStatistics()
-        self.errors = ErrorLog(self.get_logger(), on_error=self.statistics.on_error)
+        self.errors = ErrorLog(self.get_logger())
         self.parameter_specs = {**self.PARAMETERS, **STAGE_PARAMETERS}
         self.settings = declare_checked_parameters(self, self.parameter_specs, self.errors)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -258,7 +256,7 @@ class PipelineStage(LifecycleNode):
         return True
 
     def _work(self, msg):
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         if self.too_old(stamp):
             return
         faces = self.process(msg)

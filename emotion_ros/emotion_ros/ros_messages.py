@@ -24,6 +24,14 @@ def stamp_to_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def face_id_problem(face_id: int, ids_so_far: set) -> str | None:
+    """Why a face id in a message cannot be used, or None (ids start at 1, unique per message)."""
+    if face_id == 0 or face_id in ids_so_far:
+        return (f'dropped a face with id {face_id}: ids start at 1 and are unique within a '
+                'message')
+    return None
+
+
 def box_msg(box) -> BoundingBox:
     x, y, w, h = (float(v) for v in box)
     return BoundingBox(x=x, y=y, width=w, height=h)

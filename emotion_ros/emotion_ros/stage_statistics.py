@@ -3,7 +3,6 @@
 ROS-free: the node feeds it counts and latencies and turns a `Health`
 into a diagnostic_msgs/DiagnosticStatus.
 """
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -28,58 +27,57 @@ class Health:
 
 
 class StageStatistics:
-    """Counters over the node's life and over the current diagnostics period (thread-safe)."""
+    """Counters over the node's life and over the current diagnostics period.
+
+    Fed and read from the node's callbacks, which its default (mutually
+    exclusive) callback group runs one at a time.
+    """
 
     def __init__(self, clock=time.monotonic):
         self._clock = clock
-        self._lock = threading.Lock()
         self.received = 0
         self.processed = 0
         self.dropped = {}        # kind (superseded, stale) -> count
         self.faces = 0
         self.last_input = None
+        self._errors_before = 0       # error total at the start of the period
         self._period_start = clock()
         self._period = self._empty_period()
 
     @staticmethod
     def _empty_period():
-        return {'received': 0, 'processed': 0, 'dropped': 0, 'errors': 0, 'latencies': []}
+        return {'received': 0, 'processed': 0, 'dropped': 0, 'latencies': []}
 
     def on_received(self):
-        with self._lock:
-            self.received += 1
-            self._period['received'] += 1
-            self.last_input = self._clock()
+        self.received += 1
+        self._period['received'] += 1
+        self.last_input = self._clock()
 
     def on_dropped(self, kind: str, count: int = 1):
         if count <= 0:
             return
-        with self._lock:
-            self.dropped[kind] = self.dropped.get(kind, 0) + count
-            self._period['dropped'] += count
-
-    def on_error(self):
-        with self._lock:
-            self._period['errors'] += 1
+        self.dropped[kind] = self.dropped.get(kind, 0) + count
+        self._period['dropped'] += count
 
     def on_processed(self, latency: float | None, faces: int | None = None):
-        with self._lock:
-            self.processed += 1
-            self._period['processed'] += 1
-            if latency is not None:
-                self._period['latencies'].append(latency)
-            if faces is not None:
-                self.faces = faces
+        self.processed += 1
+        self._period['processed'] += 1
+        if latency is not None:
+            self._period['latencies'].append(latency)
+        if faces is not None:
+            self.faces = faces
 
     def assess(self, thresholds: HealthThresholds, active: bool, errors: dict) -> Health:
-        """Close the current period and say how the stage did in it."""
-        with self._lock:
-            now = self._clock()
-            span = max(now - self._period_start, 1e-6)
-            period, self._period = self._period, self._empty_period()
-            self._period_start = now
-            last_input = self.last_input
-            dropped = dict(self.dropped)
+        """Close the current period and say how the stage did in it.
+
+        errors: the stage's error counts by kind so far (node_support.ErrorLog.counts).
+        """
+        now = self._clock()
+        span = max(now - self._period_start, 1e-6)
+        period, self._period = self._period, self._empty_period()
+        self._period_start = now
+        errors_in_period = sum(errors.values()) - self._errors_before
+        self._errors_before += errors_in_period
         latencies = np.asarray(period['latencies'])
         values = {
             'input rate [Hz]': period['received'] / span,
@@ -88,8 +86,8 @@ class StageStatistics:
             'latency p95 [ms]': float(np.percentile(latencies, 95) * 1e3) if latencies.size else None,
             'frames received': self.received,
             'frames processed': self.processed,
-            'frames dropped': sum(dropped.values()),
-            **{f'dropped: {kind}': count for kind, count in sorted(dropped.items())},
+            'frames dropped': sum(self.dropped.values()),
+            **{f'dropped: {kind}': count for kind, count in sorted(self.dropped.items())},
             'faces': self.faces,
             **{f'errors: {kind}': count for kind, count in sorted(errors.items())},
         }
@@ -106,10 +104,10 @@ class StageStatistics:
         if period['received'] and period['dropped'] / period['received'] > thresholds.drop_warn:
             problems.append(f"dropping {period['dropped'] / period['received']:.0%} of the input")
             level = max(level, WARN)
-        if period['errors']:
-            problems.append(f"{period['errors']} error(s)")
+        if errors_in_period:
+            problems.append(f'{errors_in_period} error(s)')
             level = max(level, WARN)
-        silent = now - last_input if last_input is not None else None
+        silent = now - self.last_input if self.last_input is not None else None
         if silent is None or silent > thresholds.input_timeout:
             problems.append('no input yet' if silent is None else f'no input for {silent:.0f} s')
             level = max(level, WARN)

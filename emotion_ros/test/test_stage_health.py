@@ -11,22 +11,31 @@ class FakeClock:
         return self.now
 
 
-def one_period(stats, clock, received, dropped, latencies, errors=0, seconds=1.0):
+class Stage:
+    """Statistics on a fake clock, with the node's running error counts beside them."""
+
+    def __init__(self):
+        self.clock = FakeClock()
+        self.statistics = StageStatistics(self.clock)
+        self.error_counts = {'size_mismatch': 0}
+
+
+def one_period(stage, received, dropped, latencies, errors=0, seconds=1.0):
+    """A period's input; `errors` new ones are added to the running error counts."""
+    stats = stage.statistics
     for _ in range(received):
         stats.on_received()
     stats.on_dropped('superseded', dropped)
     for latency in latencies:
         stats.on_processed(latency, faces=2)
-    for _ in range(errors):
-        stats.on_error()
-    clock.now += seconds
-    return stats.assess(HealthThresholds(), active=True, errors={'size_mismatch': errors})
+    stage.error_counts['size_mismatch'] += errors
+    stage.clock.now += seconds
+    return stats.assess(HealthThresholds(), active=True, errors=dict(stage.error_counts))
 
 
 def test_rates_latency_and_drops_of_a_period():
-    clock = FakeClock()
-    stats = StageStatistics(clock)
-    health = one_period(stats, clock, 30, 10, [0.02] * 19 + [0.3])
+    stage = Stage()
+    health = one_period(stage, 30, 10, [0.02] * 19 + [0.3])
     values = health.values
     assert values['input rate [Hz]'] == 30 and values['processing rate [Hz]'] == 20
     assert values['frames dropped'] == 10 and values['dropped: superseded'] == 10
@@ -36,20 +45,21 @@ def test_rates_latency_and_drops_of_a_period():
 
 
 def test_levels_follow_the_thresholds():
-    clock = FakeClock()
-    stats = StageStatistics(clock)
-    assert one_period(stats, clock, 10, 0, [0.3] * 10).level == WARN       # p95 300 ms > 200
-    error = one_period(stats, clock, 10, 0, [1.5] * 10)
+    stage = Stage()
+    assert one_period(stage, 10, 0, [0.3] * 10).level == WARN       # p95 300 ms > 200
+    error = one_period(stage, 10, 0, [1.5] * 10)
     assert error.level == ERROR and 'latency p95 1500 ms > 1000 ms' in error.message
-    dropping = one_period(stats, clock, 10, 8, [0.01] * 2)
+    dropping = one_period(stage, 10, 8, [0.01] * 2)
     assert dropping.level == WARN and 'dropping 80% of the input' in dropping.message
-    failing = one_period(stats, clock, 10, 0, [0.01] * 9, errors=1)
+    failing = one_period(stage, 10, 0, [0.01] * 9, errors=1)
     assert failing.level == WARN and '1 error(s)' in failing.message
+    assert failing.values['errors: size_mismatch'] == 1
     # Totals stay over the node's life; rates are per period.
     assert failing.values['frames received'] == 40 and failing.values['frames dropped'] == 8
-    silent = one_period(stats, clock, 0, 0, [], seconds=3.0)
+    silent = one_period(stage, 0, 0, [], seconds=3.0)
     assert silent.level == WARN and 'no input for 4 s' in silent.message   # last input 1 + 3 s ago
-    assert stats.assess(HealthThresholds(), active=False, errors={}).message == 'inactive'
+    assert stage.statistics.assess(HealthThresholds(), active=False,
+                                   errors=stage.error_counts).message == 'inactive'
 
 
 def test_parameter_checks_give_the_reason():
