@@ -28,7 +28,8 @@ from rclpy.serialization import deserialize_message
 from rosbags.highlevel import AnyReader
 
 from emotion_ros import bags
-from emotion_ros.bag_tools import PIPELINE_TOPICS, BagPlayer, BagRecorder, message_class, stamp_key
+from emotion_ros.bag_tools import (PIPELINE_TOPICS, BagPlayer, BagRecorder, collect_answers,
+                                   message_class, stamp_key)
 from emotion_ros.face_perception import TrackedFace, draw_faces
 from emotion_ros.ros_messages import image_msg_to_bgr
 
@@ -112,10 +113,8 @@ def main():
     node = rclpy.create_node('emotion_demo')
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    answers, events, speech = {}, [], []
-    EmotionArray = message_class(PIPELINE_TOPICS['emotions'])
-    node.create_subscription(EmotionArray, f'{NAMESPACE}/emotions',
-                             lambda m: answers.__setitem__(stamp_key(m.header.stamp), m), 100)
+    events, speech = [], []
+    answers = collect_answers(node, f'{NAMESPACE}/emotions')
     node.create_subscription(message_class(PIPELINE_TOPICS['emotion_events']),
                              f'{NAMESPACE}/emotion_events', events.append, 10)
     node.create_subscription(message_class('std_msgs/msg/String'), f'{NAMESPACE}/speech',

@@ -104,14 +104,14 @@ def main():
                 process.kill()
         node.destroy_node()
         rclpy.try_shutdown()
-    results = {name: {'rss_start_mib': round(rss_start[name], 1),
-                      'rss_end_mib': round(rss_end[name], 1),
-                      'growth_percent': round(100 * (rss_end[name] / rss_start[name] - 1), 2),
-                      'frames_processed': int(diagnostics.get(f'emotion_ros: {NAMESPACE}/{name}', {})
-                                              .get('frames processed', 0)),
-                      'frames_dropped': int(diagnostics.get(f'emotion_ros: {NAMESPACE}/{name}', {})
-                                            .get('frames dropped', 0))}
-               for name in NODES}
+    results = {}
+    for name in NODES:
+        status = diagnostics.get(f'emotion_ros: {NAMESPACE}/{name}', {})
+        results[name] = {'rss_start_mib': round(rss_start[name], 1),
+                         'rss_end_mib': round(rss_end[name], 1),
+                         'growth_percent': round(100 * (rss_end[name] / rss_start[name] - 1), 2),
+                         'frames_processed': int(status.get('frames processed', 0)),
+                         'frames_dropped': int(status.get('frames dropped', 0))}
     report = {'command': f'python scripts/soak.py --minutes {args.minutes:g} --rate {args.rate:g}',
               'input': f'WolfgangLanger_Pexels.mp4 640x480 at {24 * args.rate:g} frames/s, looped',
               'minutes_measured': round((duration - WARM_UP) / 60, 2),

@@ -47,6 +47,15 @@ def stamp_key(stamp) -> tuple[int, int]:
     return int(stamp.sec), int(stamp.nanosec)
 
 
+def collect_answers(node, topic: str, depth: int = 100) -> dict:
+    """The pipeline's EmotionArray answers on `topic`, by image stamp (filled while spinning):
+    what BagPlayer.play_lockstep waits on."""
+    answers = {}
+    node.create_subscription(message_class(PIPELINE_TOPICS['emotions']), topic,
+                             lambda m: answers.__setitem__(stamp_key(m.header.stamp), m), depth)
+    return answers
+
+
 class BagRecorder:
     """Subscribes `topics` ({name: msgtype}) on `node` and writes what arrives to a bag on close()."""
 
@@ -232,10 +241,7 @@ def main(argv=None):
         if not player.wait_for_subscribers(executor):
             print('warning: not every topic has a subscriber; playing anyway')
         if args.lockstep:
-            answers = {}
-            node.create_subscription(message_class(PIPELINE_TOPICS['emotions']), args.answers,
-                                     lambda m: answers.__setitem__(stamp_key(m.header.stamp), m), 10)
-            missed = player.play_lockstep(executor, answers)
+            missed = player.play_lockstep(executor, collect_answers(node, args.answers, 10))
             print(f'played {args.bag}; {missed} image(s) got no answer on {args.answers}')
         else:
             for _ in range(args.repeat):

@@ -24,7 +24,7 @@ from test_face_detector_node import Camera, raw
 from emotion_ros import bags
 from emotion_ros.face_detection import make_detector
 from emotion_ros.face_perception import FacePerception
-from emotion_ros.ros_messages import bgr_to_image_msg, face_msg
+from emotion_ros.ros_messages import bgr_to_image_msg, face_msg, stamp_to_seconds
 from emotion_ros.tracking import FaceTracker
 
 
@@ -164,13 +164,19 @@ def test_emotion_node_drops_bad_au_vectors_and_out_of_order_input(start_node, te
     assert node.alive()
 
 
-def set_parameter(test_node, node_name, name, value):
-    client = test_node.node.create_client(SetParameters, f'{node_name}/set_parameters')
+def call_service(test_node, service_type, service, request, timeout):
+    """The response of `service`, answered within `timeout` s."""
+    client = test_node.node.create_client(service_type, service)
     assert client.wait_for_service(timeout_sec=10)
-    future = client.call_async(SetParameters.Request(
-        parameters=[Parameter(name, value=value).to_parameter_msg()]))
-    assert test_node.spin_until(future.done, 10)
-    return future.result().results[0]
+    future = client.call_async(request)
+    assert test_node.spin_until(future.done, timeout)
+    return future.result()
+
+
+def set_parameter(test_node, node_name, name, value):
+    return call_service(test_node, SetParameters, f'{node_name}/set_parameters',
+                        SetParameters.Request(parameters=[Parameter(name, value=value)
+                                                          .to_parameter_msg()]), 10).results[0]
 
 
 def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node, typical_vectors):
@@ -208,14 +214,6 @@ def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node,
     assert node.alive()
 
 
-def lifecycle_call(test_node, node_name, service_type, name, request):
-    client = test_node.node.create_client(service_type, f'{node_name}/{name}')
-    assert client.wait_for_service(timeout_sec=10)
-    future = client.call_async(request)
-    assert test_node.spin_until(future.done, 30)
-    return future.result()
-
-
 def test_lifecycle_configure_activate_deactivate_cleanup(start_node, test_node, typical_vectors):
     codes, vectors = typical_vectors
     node = start_node('emotion', namespace='/managed', params={**SYNTHETIC_STAMPS, 'autostart': False})
@@ -225,12 +223,12 @@ def test_lifecycle_configure_activate_deactivate_cleanup(start_node, test_node, 
     seconds = iter(range(1, 1000))
 
     def state():
-        return lifecycle_call(test_node, '/managed/emotion', GetState, 'get_state',
-                              GetState.Request()).current_state.id
+        return call_service(test_node, GetState, '/managed/emotion/get_state',
+                            GetState.Request(), 30).current_state.id
 
     def transition(transition_id):
-        return lifecycle_call(test_node, '/managed/emotion', ChangeState, 'change_state',
-                              ChangeState.Request(transition=Transition(id=transition_id))).success
+        return call_service(test_node, ChangeState, '/managed/emotion/change_state',
+                            ChangeState.Request(transition=Transition(id=transition_id)), 30).success
 
     def answered() -> bool:
         """Whether the node answers an AU message within 1.5 s."""
@@ -309,7 +307,7 @@ def test_overload_keeps_emotions_fresh_and_counts_the_drops(start_node, test_nod
 
     def on_emotions(msg):
         now = test_node.node.get_clock().now().nanoseconds * 1e-9
-        ages.append(now - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+        ages.append(now - stamp_to_seconds(msg.header.stamp))
     test_node.node.create_subscription(EmotionArray, '/load/emotions', on_emotions, 100)
     assert test_node.spin_until(
         lambda: test_node.node.count_publishers('/load/emotions') > 0, 60), pipeline.log()
@@ -354,7 +352,7 @@ def test_a_killed_and_restarted_au_node_resumes_within_5_s(start_node, test_node
 
     def faces_since(t):
         return lambda: camera() or any(
-            m.faces and m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > t for m in emotions)
+            m.faces and stamp_to_seconds(m.header.stamp) > t for m in emotions)
 
     def wall():
         return test_node.node.get_clock().now().nanoseconds * 1e-9
@@ -368,7 +366,7 @@ def test_a_killed_and_restarted_au_node_resumes_within_5_s(start_node, test_node
     assert nodes['face_detector'].alive() and nodes['emotion'].alive()
     # With the AU stage gone, the emotion node stops reporting the face after face_timeout.
     assert emotions[-1].faces == [] and not any(
-        m.faces for m in emotions if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 > killed)
+        m.faces for m in emotions if stamp_to_seconds(m.header.stamp) > killed)
 
     restarted = wall()
     start_node('au_estimator', namespace='/restart')

@@ -13,7 +13,7 @@ import yaml
 from conftest import SYNTHETIC_STAMPS, sample_path
 
 from emotion_ros import bags
-from emotion_ros.bag_tools import PIPELINE_TOPICS, BagPlayer, BagRecorder, message_class, stamp_key
+from emotion_ros.bag_tools import PIPELINE_TOPICS, BagPlayer, BagRecorder, collect_answers, stamp_key
 
 NEGATIVE = {'sad', 'fear', 'angry', 'disgust'}
 
@@ -26,10 +26,7 @@ def replay(start_node, test_node, tmp_path):
         frames = bags.video_to_bag(sample_path(clip), input_bag, f'{namespace}/camera/image_raw')
         pipeline = start_node('pipeline', namespace=namespace, args=args, params=SYNTHETIC_STAMPS,
                               remap={'image': f'{namespace}/camera/image_raw'})
-        answers = {}
-        test_node.node.create_subscription(
-            message_class(PIPELINE_TOPICS['emotions']), f'{namespace}/emotions',
-            lambda m: answers.__setitem__(stamp_key(m.header.stamp), m), 100)
+        answers = collect_answers(test_node.node, f'{namespace}/emotions')
         output_bag = tmp_path / f'{clip}_output'
         recorder = BagRecorder(test_node.node, {f'{namespace}/{topic}': msgtype
                                                 for topic, msgtype in PIPELINE_TOPICS.items()},
