@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_ros.au_model import SHIPPED_MODEL_DIR, AUModel
+from emotion_ros.au_model import SHIPPED_MODEL_DIR, AUModel, model_input
 from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from emotion_ros.training.data import load_ckplus, load_fer2013
 
@@ -32,13 +32,16 @@ OLD_OPENVINO = 'openvino==2023.0.2'
 OLD_RUNNER = '''
 import sys, numpy as np
 from openvino.runtime import Core, get_version
-faces = np.load(sys.argv[1])["faces"]
+data = np.load(sys.argv[1])
+faces, mirror = data["faces"], bool(data["mirror_average"])
 out = {}
 for name in ("au_model", "au_model_fp16"):
     compiled = Core().compile_model(sys.argv[2] + "/" + name + ".xml", "CPU",
                                     {"INFERENCE_PRECISION_HINT": "f32"})
-    out[name] = np.concatenate([compiled([faces[i:i + 256]])[compiled.output(0)]
-                                for i in range(0, len(faces), 256)])
+    def run(x):
+        return np.concatenate([compiled([x[i:i + 256]])[compiled.output(0)]
+                               for i in range(0, len(x), 256)])
+    out[name] = (run(faces) + run(faces[:, :, ::-1].copy())) / 2 if mirror else run(faces)
 np.savez(sys.argv[3], version=get_version(), **out)
 '''
 
@@ -50,7 +53,11 @@ def parity(reference, vectors, classifier, fer_count):
                 classifier.predict(vectors[fer]) == classifier.predict(reference[fer])))}
 
 
-def old_openvino_outputs(faces) -> tuple[str, dict]:
+def old_openvino_outputs(crops) -> tuple[str, dict]:
+    """AU probabilities of grey crops [N, S, S] from the shipped IR in OpenVINO 2023.0, with the
+    shipped model's own resizing and mirror averaging (au_model.json)."""
+    metadata = json.loads((SHIPPED_MODEL_DIR / 'au_model.json').read_text())
+    faces = model_input(crops, int(metadata['input']['size']))
     env_dir = ROOT / '.cache' / 'venv-openvino-2023.0'
     python = env_dir / 'bin' / 'python'
     if not python.exists():
@@ -58,7 +65,8 @@ def old_openvino_outputs(faces) -> tuple[str, dict]:
         subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
                         OLD_OPENVINO, 'numpy<2'], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        np.savez(Path(tmp) / 'faces.npz', faces=faces)
+        np.savez(Path(tmp) / 'faces.npz', faces=faces,
+                 mirror_average=bool(metadata.get('mirror_average', False)))
         subprocess.run([str(python), '-c', OLD_RUNNER, str(Path(tmp) / 'faces.npz'),
                         str(SHIPPED_MODEL_DIR), str(Path(tmp) / 'out.npz')], check=True)
         with np.load(Path(tmp) / 'out.npz') as out:
@@ -71,8 +79,8 @@ def main():
     parser.add_argument('--output', default=str(ROOT / 'results' / 'openvino_check.json'))
     args = parser.parse_args()
     fer = load_fer2013(DATA, 'PublicTest')[0]
-    faces = np.concatenate([fer, load_ckplus(DATA)['images']]).astype(np.float32)[..., None]
-    reference = AUModel(max_batch=256).predict_proba(faces[..., 0])
+    faces = np.concatenate([fer, load_ckplus(DATA)['images']])
+    reference = AUModel(max_batch=256).predict_proba(faces)
     classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
     report = {'command': 'python scripts/check_openvino.py' + (' --compat' if args.compat else ''),
               'faces': {'fer2013_publictest': len(fer), 'ckplus': len(faces) - len(fer)},
@@ -80,7 +88,7 @@ def main():
     for label, options in (('fp32_ir_f32', {'weights': 'fp32', 'precision': 'f32'}),
                            ('fp16_ir_f32', {'weights': 'fp16', 'precision': 'f32'}),
                            ('fp32_ir_bf16', {'weights': 'fp32', 'precision': 'bf16'})):
-        vectors = AUModel(backend='openvino', max_batch=256, **options).predict_proba(faces[..., 0])
+        vectors = AUModel(backend='openvino', max_batch=256, **options).predict_proba(faces)
         report['parity_with_tensorflow'][label] = parity(reference, vectors, classifier, len(fer))
     if args.compat:
         version, outputs = old_openvino_outputs(faces)

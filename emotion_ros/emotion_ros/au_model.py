@@ -18,6 +18,22 @@ import numpy as np
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / 'models' / 'au_model'
 
 
+def model_input(crops, size: int) -> np.ndarray:
+    """[N, size, size, 1] float32 in 0..255 from grey (or BGR) crops of any size.
+
+    Training resizes its 48 px faces with this same function, so a 48 px
+    crop reaches a 64 px model exactly as the training faces did.
+    """
+    faces = np.empty((len(crops), size, size, 1), np.float32)
+    for i, crop in enumerate(crops):
+        if crop.ndim == 3:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        if crop.shape != (size, size):
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        faces[i, :, :, 0] = crop
+    return faces
+
+
 class TensorFlowBackend:
     """Keras model run through one traced tf.function (any batch size, no retracing)."""
 
@@ -130,7 +146,10 @@ class AUModel:
         self.input_size = int(self.metadata['input']['size'])
         if backend not in BACKENDS:
             raise ValueError(f"unknown AU backend '{backend}' (choose from {', '.join(BACKENDS)})")
-        self.max_batch = max(1, int(max_batch))
+        # au_model.json says whether the model answers for a face and its mirror image
+        # together (the mean of both), as it was evaluated.
+        self.mirror_average = bool(self.metadata.get('mirror_average', False))
+        self.max_batch = max(2 if self.mirror_average else 1, int(max_batch))
         self.backend = BACKENDS[backend](self.model_dir, self.input_size, device,
                                          max_batch=self.max_batch, **openvino_options)
         # Trace and allocate now rather than on the first camera frame.
@@ -138,20 +157,21 @@ class AUModel:
 
     def preprocess(self, crops) -> np.ndarray:
         """[N, S, S, 1] float32 in 0..255 from grey (or BGR) crops of any size."""
-        size = self.input_size
-        faces = np.empty((len(crops), size, size, 1), np.float32)
-        for i, crop in enumerate(crops):
-            if crop.ndim == 3:
-                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-            if crop.shape != (size, size):
-                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-            faces[i, :, :, 0] = crop
-        return faces
+        return model_input(crops, self.input_size)
 
     def predict_proba(self, crops) -> np.ndarray:
         """[N, len(au_codes)] probabilities, 0..1, for N crops."""
         if len(crops) == 0:
             return np.zeros((0, len(self.au_codes)), np.float32)
         faces = self.preprocess(crops)
-        return np.concatenate([self.backend.infer(faces[start:start + self.max_batch])
-                               for start in range(0, len(faces), self.max_batch)])
+        if not self.mirror_average:
+            return np.concatenate([self.backend.infer(faces[start:start + self.max_batch])
+                                   for start in range(0, len(faces), self.max_batch)])
+        # Each face and its mirror image in the same call; their mean is the answer.
+        chunk = self.max_batch // 2
+        outputs = []
+        for start in range(0, len(faces), chunk):
+            part = faces[start:start + chunk]
+            both = self.backend.infer(np.concatenate([part, part[:, :, ::-1]]))
+            outputs.append((both[:len(part)] + both[len(part):]) / 2)
+        return np.concatenate(outputs)

@@ -18,14 +18,14 @@ def model():
 def test_shipped_model_loads_from_the_installed_package(model):
     assert model.model_dir == SHIPPED_MODEL_DIR
     assert model.au_codes == AU_CODES and len(model.au_codes) >= 17
-    assert model.input_size == 48
+    assert model.input_size == 64 and model.mirror_average   # 48 px crops are resized
     # A few MB at most.
     assert sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir()) < 5e6
 
 
 def test_batches_match_single_faces_and_any_crop_size(model):
     faces = load_ckplus(SHARED_DATA)['images'][:9]
-    batched = AUModel(max_batch=4).predict_proba(faces)
+    batched = AUModel(max_batch=4).predict_proba(faces)   # 2 faces and their mirror images a call
     one_by_one = np.concatenate([model.predict_proba(faces[i:i + 1]) for i in range(9)])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     upscaled = np.array([np.kron(f, np.ones((2, 2), np.uint8)) for f in faces])  # 96x96
@@ -50,3 +50,13 @@ def test_smile_raises_au12_on_a_real_clip(model):
     start, middle = au12[:third // 2], au12[third:2 * third]
     assert middle.mean() > start.mean() + 0.3, np.round(au12, 2)
     assert middle.mean() > 0.5
+
+
+def test_mirror_averaging_answers_a_face_and_its_mirror_image_alike(model):
+    """The shipped model averages each face with its mirror image (au_model.json), in one call."""
+    faces = load_ckplus(SHARED_DATA)['images'][::50]
+    mirrored = faces[:, :, ::-1]
+    np.testing.assert_allclose(model.predict_proba(mirrored), model.predict_proba(faces), atol=1e-5)
+    single = AUModel(max_batch=1)            # a face and its mirror image need a batch of two
+    assert single.max_batch == 2
+    np.testing.assert_allclose(single.predict_proba(faces), model.predict_proba(faces), atol=1e-5)

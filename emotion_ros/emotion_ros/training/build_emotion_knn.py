@@ -23,7 +23,7 @@ from .data import FER_CLASSES, load_fer2013
 from .train import DEFAULT_DATA
 
 REPO = Path(__file__).resolve().parents[3]
-K_CANDIDATES = (5, 11, 21, 41, 81)
+K_CANDIDATES = (5, 11, 21, 41, 81, 161)
 METRICS = ('euclidean', 'manhattan')
 
 

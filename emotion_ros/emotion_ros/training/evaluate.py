@@ -27,12 +27,11 @@ from sklearn.metrics import (accuracy_score, f1_score, precision_score, recall_s
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..au_model import SHIPPED_MODEL_DIR, AUModel
+from ..au_model import SHIPPED_MODEL_DIR, AUModel, model_input
 from .data import AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, select, subject_folds
-from .train import DEFAULT_DATA, train_au
+from .train import DEFAULT_DATA, FER_BASE, REPO, fer_features, load_base, train_au
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_BASE = REPO / 'artifacts' / 'fer2013_pretrain' / 'best.keras'
+FER_COPIES = 2      # as train_au's default, the shipped model's recipe
 
 
 def au_metrics(truth: np.ndarray, probabilities: np.ndarray, au_codes, threshold: float = 0.5):
@@ -53,12 +52,14 @@ def au_metrics(truth: np.ndarray, probabilities: np.ndarray, au_codes, threshold
     return per_au, means
 
 
-def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: int, steps: int,
-                   seed: int, limit: int | None = None):
+def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: int, seed: int,
+                   limit: int | None = None):
     """Out-of-fold AU probabilities for every CK+ image, and the fold of each."""
     ckplus = load_ckplus(data_dir)
     if limit:
         ckplus = select(ckplus, np.arange(0, len(ckplus['images']), max(1, len(ckplus['images']) // limit)))
+    # The FER2013 half of stage 2 is the same for every fold: its features once.
+    fer_data = None
     probabilities = np.zeros_like(ckplus['au'])
     fold_of = np.zeros(len(ckplus['au']), int)
     for fold, (train_rows, test_rows) in enumerate(subject_folds(ckplus['subjects'], folds, seed)):
@@ -69,10 +70,11 @@ def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: i
         else:
             print(f'fold {fold + 1}/{folds}: training on {len(set(ckplus["subjects"][train_rows]))} '
                   f'subjects, testing on {len(set(ckplus["subjects"][test_rows]))}', flush=True)
+            fer_data = fer_data or fer_features(load_base(base), data_dir, FER_COPIES, seed, limit)
             model = train_au(data_dir, base, work / f'fold{fold}', epochs,
-                             ckplus=select(ckplus, train_rows), steps=steps, seed=seed,
-                             limit=limit, verbose=0)
-            faces = ckplus['images'][test_rows].astype(np.float32)[..., None]
+                             ckplus=select(ckplus, train_rows), fer_copies=FER_COPIES, seed=seed,
+                             limit=limit, fer_data=fer_data, verbose=0)
+            faces = model_input(ckplus['images'][test_rows], int(model.input.shape[1]))
             fold_probabilities = model.predict(faces, verbose=0)['au']
             np.savez(saved, probabilities=fold_probabilities, rows=test_rows)
         probabilities[test_rows] = fold_probabilities
@@ -120,13 +122,12 @@ def plot_per_au(per_au: dict, means: dict, png: Path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data', type=Path, default=DEFAULT_DATA)
-    parser.add_argument('--base', type=Path, default=DEFAULT_BASE, help='stage-1 model')
+    parser.add_argument('--base', type=Path, default=FER_BASE, help='stage-1 model')
     parser.add_argument('--model', type=Path, default=SHIPPED_MODEL_DIR, help='model for the probe')
     parser.add_argument('--out', type=Path, default=REPO / 'results' / 'au_evaluation')
     parser.add_argument('--work', type=Path, default=REPO / 'runs' / 'au_cv')
     parser.add_argument('--folds', type=int, default=5)
-    parser.add_argument('--epochs', type=int, default=8)
-    parser.add_argument('--steps', type=int, default=150)
+    parser.add_argument('--epochs', type=int, default=30)
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--limit', type=int, help='smoke runs: a subset of the images')
     args = parser.parse_args(argv)
@@ -134,7 +135,7 @@ def main(argv=None):
     args.work.mkdir(parents=True, exist_ok=True)
 
     ckplus, probabilities, fold_of = cross_validate(args.data, args.base, args.work, args.folds,
-                                                    args.epochs, args.steps, args.seed, args.limit)
+                                                    args.epochs, args.seed, args.limit)
     per_au, means = au_metrics(ckplus['au'], probabilities, AU_CODES)
     fold_f1 = [au_metrics(ckplus['au'][fold_of == k], probabilities[fold_of == k], AU_CODES)[1]['f1']
                for k in range(args.folds)]
@@ -144,7 +145,7 @@ def main(argv=None):
         'ckplus_cv': {'folds': args.folds, 'split': 'by subject (GroupKFold)',
                       'images': int(len(probabilities)),
                       'subjects': int(len(set(ckplus['subjects']))), 'threshold': 0.5,
-                      'stage2_epochs': args.epochs, 'stage2_steps': args.steps,
+                      'stage2_epochs': args.epochs,
                       'mean': means, 'fold_mean_f1': fold_f1, 'per_au': per_au},
         'fer2013_emotion_probe': probe,
     }

@@ -42,7 +42,8 @@ def export(model_dir: Path) -> dict:
                 raise RuntimeError(f'{name}: IR v{version}, opsets {opsets}: OpenVINO 2022.3 '
                                    'could not read it')
             written[name] = {'ir_version': version, 'opsets': opsets}
-        faces = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype(np.float32)
+        size = int(keras_model.input.shape[1])
+        faces = np.random.default_rng(0).uniform(0, 255, (8, size, size, 1)).astype(np.float32)
         compiled = ov.Core().compile_model(str(staging / 'au_model.xml'), 'CPU',
                                            {'INFERENCE_PRECISION_HINT': 'f32'})
         difference = float(np.abs(compiled(faces)[0] - keras_model(faces).numpy()).max())

