@@ -68,7 +68,7 @@ def main():
                    for batch in ('batch_1', 'batch_8')}
     report = {'command': f"python scripts/benchmark_au.py --backends {' '.join(args.backends)} "
                          f'--runs {args.runs}',
-              'faces': 'aligned 48x48 crops from single_face.mp4', 'cores': os.cpu_count(),
+              'faces': 'aligned 48x48 crops from single_face.mp4, resized to the model input, each beside its mirror image', 'cores': os.cpu_count(),
               'results': results, 'openvino_speedup_over_tensorflow': speedup}
     Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
     for backend, r in results.items():

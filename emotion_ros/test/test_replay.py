@@ -105,9 +105,8 @@ def test_wolfgang_last_third_is_happy_and_the_middle_negative(wolfgang):
     assert sum(middle[label] for label in NEGATIVE) >= 0.4 * third, middle
 
 
-@pytest.mark.xfail(strict=True, reason='known limit: the crying of 0.5-2.3 s (AU6 + AU12 + AU25, '
-                   'a grimace) reads as happy, so happy holds 54% of the first third')
 def test_wolfgang_first_third_is_negative(wolfgang):
+    """The crying at the start (AU6 + AU12 + AU25, a grimace) read as happy with the first AU model."""
     first = collections.Counter(wolfgang[:len(wolfgang) // 3])
     assert sum(first[label] for label in NEGATIVE) > first['happy'], first
 
