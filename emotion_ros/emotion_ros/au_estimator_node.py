@@ -24,7 +24,7 @@ PARAMETERS = {
     'precision': Param('f32', one_of('f32', 'bf16', 'f16', '')),   # openvino CPU/GPU
     'fallback_device': Param(''),           # openvino: device to use when `device` is missing
     'presence_threshold': Param(0.5, between(0.0, 1.0)),   # probability at which an AU is present
-    'max_batch': Param(16, at_least(1)),    # most faces per network call
+    'max_batch': Param(16, at_least(1)),    # most images per network call (mirror images count)
 }
 
 
