@@ -131,7 +131,8 @@ class AUModel:
 
     model_dir: a model directory (default: the shipped model).
     backend: a key of BACKENDS. device: where the backend runs it.
-    max_batch: most faces per network call.
+    max_batch: most images per network call (a face and its mirror image are two when
+        au_model.json asks for mirror averaging; at least 2 then).
     openvino_options: precision, weights, fallback_device (see OpenVINOBackend).
     """
 
