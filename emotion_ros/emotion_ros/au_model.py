@@ -156,15 +156,11 @@ class AUModel:
         # Trace and allocate now rather than on the first camera frame.
         self.predict_proba(np.zeros((1, self.input_size, self.input_size), np.uint8))
 
-    def preprocess(self, crops) -> np.ndarray:
-        """[N, S, S, 1] float32 in 0..255 from grey (or BGR) crops of any size."""
-        return model_input(crops, self.input_size)
-
     def predict_proba(self, crops) -> np.ndarray:
         """[N, len(au_codes)] probabilities, 0..1, for N crops."""
         if len(crops) == 0:
             return np.zeros((0, len(self.au_codes)), np.float32)
-        faces = self.preprocess(crops)
+        faces = model_input(crops, self.input_size)
         if not self.mirror_average:
             return np.concatenate([self.backend.infer(faces[start:start + self.max_batch])
                                    for start in range(0, len(faces), self.max_batch)])

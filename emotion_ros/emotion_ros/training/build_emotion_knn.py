@@ -20,9 +20,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import AUEmotionClassifier
 from .data import FER_CLASSES, load_fer2013
-from .train import DEFAULT_DATA
+from .train import DEFAULT_DATA, REPO
 
-REPO = Path(__file__).resolve().parents[3]
 K_CANDIDATES = (5, 11, 21, 41, 81, 161)
 METRICS = ('euclidean', 'manhattan')
 

