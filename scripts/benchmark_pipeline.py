@@ -98,8 +98,9 @@ def run_ros(node, executor, frames, warmup=20, timeout=5.0):
         key = stamp_key(msg.header.stamp)
         publisher.publish(msg)
         sent = time.monotonic()
-        while key not in answers and time.monotonic() - sent < timeout:
-            executor.spin_once(timeout_sec=0.001)
+        # Block until the answer arrives: polling would take CPU from the pipeline.
+        while key not in answers and (left := timeout - (time.monotonic() - sent)) > 0:
+            executor.spin_once(timeout_sec=left)
         if key not in answers:
             lost += 1
             continue

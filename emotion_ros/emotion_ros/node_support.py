@@ -14,6 +14,13 @@ Each stage works on the newest input only: before it processes a message it
 takes whatever else is already waiting and keeps the newest, counting the
 others as dropped (superseded). It drops input older than `max_frame_age`,
 and reports its health on /diagnostics every `diagnostics.period` s.
+
+In one process (the composed runner) a stage can be fed in-process by its
+upstream stage, as rclcpp's intra-process communication does: the upstream
+calls it with the message it publishes, with no executor wake-up and no
+(de)serialisation between them. The topic is still published for any other
+subscriber (rosbag record, rqt); a stage output nobody subscribes to is not
+serialised at all.
 """
 import time
 
@@ -118,8 +125,15 @@ class PipelineStage(LifecycleNode):
     LIVE_PARAMETERS = set()
     IDLE_PERIOD = None
 
-    def __init__(self, name, **kwargs):
+    def __init__(self, name, upstream: 'PipelineStage | None' = None, **kwargs):
+        """upstream: the stage that feeds this one in-process where its output topic is this
+        stage's input topic (after remapping); else this stage subscribes over DDS."""
         super().__init__(name, **kwargs)
+        self.upstream = upstream
+        self.downstream = []            # stages this one may feed in-process
+        if upstream is not None:
+            upstream.downstream.append(self)
+        self._in_process_topic = None   # input topic while fed in-process
         self.statistics = StageStatistics()
         self.errors = ErrorLog(self.get_logger())
         self.parameter_specs = {**self.PARAMETERS, **STAGE_PARAMETERS}
@@ -151,10 +165,16 @@ class PipelineStage(LifecycleNode):
         return {}
 
     def stage_publisher(self, msg_type, topic, qos=10):
-        """A lifecycle publisher: it publishes only while the node is active."""
-        publisher = self.create_lifecycle_publisher(msg_type, topic, qos)
+        """An output: a lifecycle publisher (it publishes only while the node is active) that
+        also feeds the downstream stages fed in-process from its topic."""
+        publisher = StageOutput(self, self.create_lifecycle_publisher(msg_type, topic, qos))
         self._stage_publishers.append(publisher)
         return publisher
+
+    def publishes(self, topic: str, msg_type) -> bool:
+        """Whether this stage has an output of `msg_type` on the fully qualified `topic`."""
+        return any(p.topic_name == topic and p.msg_type is msg_type
+                   for p in self._stage_publishers)
 
     def now_seconds(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -179,10 +199,16 @@ class PipelineStage(LifecycleNode):
     def on_activate(self, state):
         msg_type, topic, qos = self.stage_input()
         self._input_type = msg_type
-        self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos)
+        topic = self.resolve_topic_name(topic)
+        if self.upstream is not None and self.upstream.publishes(topic, msg_type):
+            self._in_process_topic = topic
+            self.get_logger().info(f'active: fed in-process by {self.upstream.get_name()} '
+                                   f'on {topic}')
+        else:
+            self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos)
+            self.get_logger().info(f'active: listening on {topic}')
         if self.IDLE_PERIOD:
             self._idle_timer = self.create_timer(self.IDLE_PERIOD, self.idle)
-        self.get_logger().info(f'active: listening on {self._subscription.topic_name}')
         return super().on_activate(state)
 
     def on_deactivate(self, state):
@@ -209,6 +235,7 @@ class PipelineStage(LifecycleNode):
         super().destroy_node()
 
     def _stop(self):
+        self._in_process_topic = None
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -218,7 +245,7 @@ class PipelineStage(LifecycleNode):
 
     def _release(self):
         for publisher in self._stage_publishers:
-            self.destroy_lifecycle_publisher(publisher)
+            self.destroy_lifecycle_publisher(publisher.publisher)
         self._stage_publishers = []
         self.release_stage()
 
@@ -237,6 +264,16 @@ class PipelineStage(LifecycleNode):
             self.statistics.on_received()
             msg, superseded = newer, superseded + 1
         self.statistics.on_dropped('superseded', superseded)
+        self._process_safely(msg)
+
+    def take_in_process(self, topic: str, msg):
+        """A message an upstream stage published on `topic`: processed at once if this stage
+        is fed in-process from that topic (and so active)."""
+        if topic == self._in_process_topic:
+            self.statistics.on_received()
+            self._process_safely(msg)
+
+    def _process_safely(self, msg):
         try:
             self._work(msg)
         except Exception as error:  # noqa: BLE001 - one bad message must not stop the stage
@@ -303,6 +340,31 @@ class PipelineStage(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
+
+
+class StageOutput:
+    """A stage's output topic: its lifecycle publisher, and the stages fed in-process from it.
+
+    publish() hands the message to those stages and serialises it only when
+    some other node subscribes: the AU crops of every face need not cross
+    DDS when nothing but the in-process stage reads them.
+    """
+
+    def __init__(self, stage: PipelineStage, publisher):
+        self.stage = stage
+        self.publisher = publisher
+        self.topic_name = publisher.topic_name
+        self.msg_type = publisher.msg_type
+
+    def publish(self, msg):
+        if self.publisher.get_subscription_count() > 0:
+            self.publisher.publish(msg)
+        for downstream in self.stage.downstream:
+            downstream.take_in_process(self.topic_name, msg)
+
+    def get_subscription_count(self) -> int:
+        """Subscribers over DDS (stages fed in-process do not subscribe)."""
+        return self.publisher.get_subscription_count()
 
 
 def _diagnostic_value(value) -> str:

@@ -1,0 +1,85 @@
+"""The composed runner's in-process hand-off, over real DDS and a real `pipeline` process.
+
+In one process the detector feeds the AU stage and that the emotion stage
+directly (node_support.StageOutput): nobody subscribes to faces or
+action_units over DDS, yet both are still published to other subscribers;
+a stage whose input is remapped away from its upstream's output listens
+over DDS as in separate processes.
+"""
+import time
+
+from builtin_interfaces.msg import Time
+from conftest import read_image
+from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, FaceArray
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from emotion_ros.ros_messages import bgr_to_image_msg
+
+
+def send_until_answered(test_node, publisher, image, answers, timeout=30.0):
+    """Publish `image` (stamped now) until an /emotions message with a face comes back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = time.time_ns()
+        stamp = Time(sec=now // 10 ** 9, nanosec=now % 10 ** 9)
+        publisher.publish(bgr_to_image_msg(image, Header(stamp=stamp, frame_id='camera')))
+        if test_node.spin_until(lambda: any(m.faces for m in answers), 0.5):
+            return True
+    return False
+
+
+def start_and_feed(start_node, test_node, namespace, remap=None):
+    remap = {'image': f'{namespace}/camera/image_raw', **(remap or {})}
+    pipeline = start_node('pipeline', namespace=namespace, remap=remap)
+    emotions, faces, action_units = [], [], []
+    node = test_node.node
+    node.create_subscription(EmotionArray, f'{namespace}/emotions', emotions.append, 10)
+    publisher = node.create_publisher(Image, f'{namespace}/camera/image_raw',
+                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    test_node.wait_for_subscribers(publisher, timeout=60)
+    assert test_node.spin_until(lambda: node.count_publishers(f'{namespace}/emotions') > 0, 60), \
+        pipeline.log()
+    assert send_until_answered(test_node, publisher, read_image('single_face.jpg'), emotions), \
+        pipeline.log()
+    return pipeline, publisher, emotions, faces, action_units
+
+
+def test_stages_are_fed_in_process_and_still_publish_to_others(start_node, test_node):
+    namespace = '/composed_in_process'
+    pipeline, publisher, emotions, _, _ = start_and_feed(start_node, test_node, namespace)
+    node = test_node.node
+    # The AU and emotion stages take their input in-process: no DDS subscriber.
+    assert node.count_subscribers(f'{namespace}/faces') == 0
+    assert node.count_subscribers(f'{namespace}/action_units') == 0
+    assert f'fed in-process by face_detector on {namespace}/faces' in pipeline.log()
+    assert f'fed in-process by au_estimator on {namespace}/action_units' in pipeline.log()
+    # Another subscriber (rosbag record, rqt) still gets both topics, with crops.
+    faces, action_units = [], []
+    node.create_subscription(FaceArray, f'{namespace}/faces', faces.append, 10)
+    node.create_subscription(ActionUnitsArray, f'{namespace}/action_units', action_units.append, 10)
+    assert test_node.spin_until(lambda: node.count_subscribers(f'{namespace}/faces') == 1, 15)
+    emotions.clear()
+    assert send_until_answered(test_node, publisher, read_image('single_face.jpg'), emotions)
+    assert test_node.spin_until(lambda: faces and action_units, 5), pipeline.log()
+    face = faces[-1].faces[0]
+    assert face.crop.width == face.crop.height == 48
+    assert len(action_units[-1].faces[0].probabilities) == len(action_units[-1].faces[0].au_codes)
+    assert [f.face_id for f in action_units[-1].faces] == [f.id for f in faces[-1].faces]
+
+
+def test_a_stage_remapped_away_from_its_upstream_listens_over_dds(start_node, test_node):
+    namespace = '/composed_remapped'
+    other_faces = f'{namespace}/other_faces'
+    node = test_node.node
+    # The AU stage reads other_faces, which the test relays from the detector's faces.
+    relay = node.create_publisher(FaceArray, other_faces, 10)
+    node.create_subscription(FaceArray, f'{namespace}/faces', relay.publish, 10)
+    pipeline, *_ = start_and_feed(start_node, test_node, namespace,
+                                  remap={'au_estimator:faces': other_faces})
+    assert node.count_subscribers(other_faces) == 1
+    assert f'listening on {other_faces}' in pipeline.log()
+    # The emotion stage is still fed in-process by the AU stage.
+    assert node.count_subscribers(f'{namespace}/action_units') == 0
+    assert f'fed in-process by au_estimator on {namespace}/action_units' in pipeline.log()
