@@ -161,12 +161,28 @@ class BlazeFaceDetector:
         core = ov.Core()
         config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'} \
             if device == 'CPU' else {}
-        self._compiled = core.compile_model(core.read_model(str(path)), device, config)
+        self._compiled = core.compile_model(self._with_preprocessing(core.read_model(str(path))),
+                                            device, config)
         self._request = self._compiled.create_infer_request()
         self._anchors = ssd_anchor_centres(self.variant.input_size, self.variant.strides,
                                            self.variant.anchors_per_layer)
         outputs = {tuple(o.get_partial_shape().to_shape())[-1]: o for o in self._compiled.outputs}
         self._regressors, self._classificators = outputs[16], outputs[1]
+
+    @staticmethod
+    def _with_preprocessing(model):
+        """The model taking the BGR uint8 letterbox as it is: the RGB order and the scaling
+        to -1..1 that MediaPipe feeds it run inside the compiled network, fused."""
+        import openvino as ov
+        from openvino.preprocess import ColorFormat, PrePostProcessor
+
+        ppp = PrePostProcessor(model)
+        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout('NHWC')) \
+            .set_color_format(ColorFormat.BGR)
+        ppp.input().model().set_layout(ov.Layout('NHWC'))
+        ppp.input().preprocess().convert_element_type(ov.Type.f32) \
+            .convert_color(ColorFormat.RGB).mean(127.5).scale(127.5)
+        return ppp.build()
 
     def detect(self, image: np.ndarray) -> Detections:
         size = self.variant.input_size
@@ -176,9 +192,7 @@ class BlazeFaceDetector:
         pad_x, pad_y = (size - resized.shape[1]) // 2, (size - resized.shape[0]) // 2
         letterbox = np.zeros((size, size, 3), np.uint8)
         letterbox[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized
-        tensor = cv2.cvtColor(letterbox, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 127.5 - 1.0
-
-        results = self._request.infer({0: tensor})
+        results = self._request.infer({0: letterbox[None]})
         raw = results[self._regressors][0]
         logits = np.clip(results[self._classificators][0, :, 0].astype(np.float64), -100.0, 100.0)
         scores = 1.0 / (1.0 + np.exp(-logits))
