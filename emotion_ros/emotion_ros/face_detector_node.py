@@ -19,7 +19,8 @@ from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
 from .node_support import PipelineStage, run_node
 from .parameter_checks import Param, at_least, between, greater_than, one_of
-from .ros_messages import bgr_to_image_msg, face_msg, image_msg_to_bgr, stamp_to_seconds
+from .ros_messages import (bgr_to_image_msg, decode_image, face_msg, header_msg, image_msg_to_bgr,
+                           stamp_to_seconds)
 from .tracking import FaceTracker
 
 PARAMETERS = {
@@ -78,6 +79,10 @@ class FaceDetectorNode(PipelineStage):
             return CompressedImage, 'image/compressed', qos
         return Image, 'image', qos
 
+    def input_decoder(self):
+        # Raw frames are decoded by rosbags (numpy views), compressed ones by rclpy (small).
+        return None if self.settings['input_compressed'] else decode_image
+
     def stage_diagnostics(self):
         tracks = self.perception.tracker.tracks if self.perception else ()
         return {'detector': self.settings['detector'], 'device': self.settings['device'],
@@ -100,12 +105,12 @@ class FaceDetectorNode(PipelineStage):
         except Exception as error:  # a bad frame must not take the node down
             self.errors.error('processing', f'face detection failed: {error!r}')
             return None
-        out = FaceArray(header=msg.header, image_width=image.shape[1],
-                        image_height=image.shape[0])
-        out.faces = [face_msg(face, msg.header) for face in faces]
+        header = header_msg(msg.header)
+        out = FaceArray(header=header, image_width=image.shape[1], image_height=image.shape[0])
+        out.faces = [face_msg(face, header) for face in faces]
         self.faces_pub.publish(out)
         if self.debug_pub.get_subscription_count() > 0:
-            self.debug_pub.publish(bgr_to_image_msg(draw_faces(image, faces), msg.header))
+            self.debug_pub.publish(bgr_to_image_msg(draw_faces(image, faces), header))
         return len(faces)
 
 

@@ -134,6 +134,7 @@ class PipelineStage(LifecycleNode):
         if upstream is not None:
             upstream.downstream.append(self)
         self._in_process_topic = None   # input topic while fed in-process
+        self._decode = None             # input_decoder() while subscribed raw
         self.statistics = StageStatistics()
         self.errors = ErrorLog(self.get_logger())
         self.parameter_specs = {**self.PARAMETERS, **STAGE_PARAMETERS}
@@ -163,6 +164,12 @@ class PipelineStage(LifecycleNode):
 
     def stage_diagnostics(self) -> dict:
         return {}
+
+    def input_decoder(self):
+        """None (rclpy converts the input), or a function from the serialized input to the
+        message process() takes: then the subscription is raw and only the newest of the
+        waiting messages is decoded."""
+        return None
 
     def stage_publisher(self, msg_type, topic, qos=10):
         """An output: a lifecycle publisher (it publishes only while the node is active) that
@@ -205,7 +212,9 @@ class PipelineStage(LifecycleNode):
             self.get_logger().info(f'active: fed in-process by {self.upstream.get_name()} '
                                    f'on {topic}')
         else:
-            self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos)
+            self._decode = self.input_decoder()
+            self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos,
+                                                          raw=self._decode is not None)
             self.get_logger().info(f'active: listening on {topic}')
         if self.IDLE_PERIOD:
             self._idle_timer = self.create_timer(self.IDLE_PERIOD, self.idle)
@@ -253,7 +262,8 @@ class PipelineStage(LifecycleNode):
     def _take_waiting(self):
         """The next message already waiting on the input, or None (rclpy's executor takes the same way)."""
         with self._subscription.handle:
-            taken = self._subscription.handle.take_message(self._input_type, False)
+            taken = self._subscription.handle.take_message(self._input_type,
+                                                            self._decode is not None)
         return taken[0] if taken else None
 
     def _on_input(self, msg):
@@ -264,7 +274,7 @@ class PipelineStage(LifecycleNode):
             self.statistics.on_received()
             msg, superseded = newer, superseded + 1
         self.statistics.on_dropped('superseded', superseded)
-        self._process_safely(msg)
+        self._process_safely(msg, self._decode)
 
     def take_in_process(self, topic: str, msg):
         """A message an upstream stage published on `topic`: processed at once if this stage
@@ -273,9 +283,9 @@ class PipelineStage(LifecycleNode):
             self.statistics.on_received()
             self._process_safely(msg)
 
-    def _process_safely(self, msg):
+    def _process_safely(self, msg, decode=None):
         try:
-            self._work(msg)
+            self._work(decode(msg) if decode else msg)
         except Exception as error:  # noqa: BLE001 - one bad message must not stop the stage
             self.errors.error('processing', f'processing failed: {error!r}')
 

@@ -84,3 +84,16 @@ def test_round_trip_between_processes(name, echo, test_node):
     # Discovery of the echo's publisher by our subscription may still be under way: resend.
     assert test_node.spin_until(lambda: received or publisher.publish(sent), 10), echo.log()
     assert received[0] == sent
+
+
+@pytest.mark.parametrize('encoding', ['bgr8', 'rgb8', 'mono8'])
+def test_decoded_raw_image_gives_the_pixels_and_header_of_rclpys(encoding):
+    """The face detector decodes raw frames with rosbags (decode_image): same pixels, same header."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from emotion_ros.ros_messages import bgr_to_image_msg, decode_image, header_msg, image_msg_to_bgr
+    frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    raw = serialize_message(bgr_to_image_msg(frame, header(), encoding))
+    decoded, converted = decode_image(raw), deserialize_message(raw, Image)
+    np.testing.assert_array_equal(image_msg_to_bgr(decoded), image_msg_to_bgr(converted))
+    assert header_msg(decoded.header) == header_msg(converted.header) == header()
