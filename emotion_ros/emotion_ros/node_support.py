@@ -118,7 +118,7 @@ class PipelineStage(LifecycleNode):
     Subclasses set PARAMETERS (and LIVE_PARAMETERS, IDLE_PERIOD) and implement
     configure_stage(settings), stage_input() -> (msg type, topic, QoS), process(msg) ->
     number of faces or None (nothing published), release_stage(), and optionally
-    idle() and stage_diagnostics() -> dict.
+    idle(), stage_diagnostics() -> dict and input_decoder().
     """
 
     PARAMETERS = {}

@@ -5,11 +5,11 @@
 
 One executor spins the same node classes the separate executables run, with
 the same parameters: the installed config/pipeline.yaml unless a
-`--params-file` is given. One process saves a DDS hop's serialisation per
-stage, and it is how the pipeline runs where `ros2 launch` is not installed.
-The detector feeds the AU stage, and that the emotion stage, in-process
-(node_support.StageOutput): faces and action_units are serialised only for
-other subscribers, and a frame needs one executor wake-up, not three.
+`--params-file` is given. It is how the pipeline runs where `ros2 launch` is
+not installed, and it is faster: the detector feeds the AU stage, and that
+the emotion stage, in-process (node_support.StageOutput), so faces and
+action_units are serialised only for other subscribers (rosbag record) and
+a frame needs one executor wake-up, not three.
 Each stage is a lifecycle node brought up to active unless its `autostart`
 is false (then a lifecycle manager drives it through its services).
 Remappings and `-r __ns:=/robot` apply to every node; --au-backend and
