@@ -39,7 +39,6 @@ def align_face(image: np.ndarray, box, keypoints: np.ndarray | None = None,
     of the face size (0.07 -> the crop spans 1.14 face sizes). Pixels outside
     the image are filled by repeating the border.
     """
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     x, y, w, h = (float(v) for v in box)
     roll = roll_from_keypoints(keypoints)
     centre = (x + w / 2, y + h / 2)
@@ -47,6 +46,7 @@ def align_face(image: np.ndarray, box, keypoints: np.ndarray | None = None,
     # cv2's positive angle turns the content counter-clockwise; undo the roll.
     warp = cv2.getRotationMatrix2D(centre, -math.degrees(roll), size / max(side, 1e-6))
     warp[:, 2] += np.array([size / 2, size / 2]) - np.array(centre)
-    crop = cv2.warpAffine(gray, warp, (size, size), flags=cv2.INTER_LINEAR,
+    crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    return crop, roll
+    # Grey after the warp: the crop's pixels, not the whole frame's, are converted.
+    return (crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)), roll

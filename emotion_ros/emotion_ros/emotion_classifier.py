@@ -9,6 +9,7 @@ the k-NN settings; loading checks the AU order against the model's.
 from pathlib import Path
 
 import numpy as np
+from sklearn import config_context
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import ThreadpoolController
 
@@ -66,7 +67,9 @@ class AUEmotionClassifier:
         # One OpenMP thread: a frame's few faces gain nothing from two, and where the other
         # core is busy (the detector, DDS) scikit-learn's two threads waited for each other
         # up to 70 ms per call here instead of taking 0.9 ms.
-        with self._threads.limit(limits=1, user_api='openmp'):
+        # _check validated the vectors already: scikit-learn need not again.
+        with self._threads.limit(limits=1, user_api='openmp'), \
+                config_context(assume_finite=True, skip_parameter_validation=True):
             return self._knn.predict_proba(au_vectors.astype(np.float64)).astype(np.float32)
 
     def predict(self, au_vectors) -> np.ndarray:

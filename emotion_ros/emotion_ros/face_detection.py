@@ -192,7 +192,7 @@ class BlazeFaceDetector:
         pad_x, pad_y = (size - resized.shape[1]) // 2, (size - resized.shape[0]) // 2
         letterbox = np.zeros((size, size, 3), np.uint8)
         letterbox[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized
-        results = self._request.infer({0: letterbox[None]})
+        results = self._request.infer({0: letterbox[None]}, share_inputs=True)
         raw = results[self._regressors][0]
         logits = np.clip(results[self._classificators][0, :, 0].astype(np.float64), -100.0, 100.0)
         scores = 1.0 / (1.0 + np.exp(-logits))

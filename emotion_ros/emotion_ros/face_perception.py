@@ -35,7 +35,6 @@ class FacePerception:
         """Faces of a BGR frame taken at `stamp` seconds, highest score first."""
         detections = self.detector.detect(image)
         ids = self.tracker.update(detections.boxes, detections.scores, stamp)
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if self.crop_size else None
         faces = []
         for i, face_id in enumerate(ids):
             if face_id == 0:
@@ -43,7 +42,7 @@ class FacePerception:
             keypoints = None if detections.keypoints is None else detections.keypoints[i]
             crop, roll = None, 0.0
             if self.crop_size:
-                crop, roll = align_face(gray, detections.boxes[i], keypoints,
+                crop, roll = align_face(image, detections.boxes[i], keypoints,
                                         self.crop_size, self.crop_margin)
             faces.append(TrackedFace(int(face_id), detections.boxes[i],
                                      float(detections.scores[i]), keypoints, roll, crop))

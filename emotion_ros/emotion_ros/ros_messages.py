@@ -22,9 +22,10 @@ _ROSBAGS_TYPES = None
 def decode_image(raw: bytes):
     """A serialized sensor_msgs/Image as rosbags decodes it: the pixels a numpy view of `raw`.
 
-    rclpy's conversion copies a 640x480 frame into a Python array first, which
-    costs the face detector ~1.3 ms a frame here; image_msg_to_bgr and
-    header_msg take the result as they take an rclpy Image.
+    rclpy's conversion copies a 640x480 frame into a Python array first: from
+    stamp to callback between two processes 3.7 ms here against 2.4 ms this
+    way (one-off measurement). image_msg_to_bgr and header_msg take the result
+    as they take an rclpy Image.
     """
     global _ROSBAGS_TYPES
     if _ROSBAGS_TYPES is None:
