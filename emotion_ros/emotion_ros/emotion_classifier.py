@@ -64,9 +64,9 @@ class AUEmotionClassifier:
         au_vectors = self._check(au_vectors)
         if len(au_vectors) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        # One OpenMP thread: a frame's few faces gain nothing from two, and where the other
-        # core is busy (the detector, DDS) scikit-learn's two threads waited for each other
-        # up to 70 ms per call here instead of taking 0.9 ms.
+        # One OpenMP thread: on an idle machine two are a little faster, but where the other
+        # core is busy (the detector, DDS) scikit-learn's two threads waited for each other,
+        # up to 70 ms a call here against 1-2 ms on one (README, Speed).
         # _check validated the vectors already: scikit-learn need not again.
         with self._threads.limit(limits=1, user_api='openmp'), \
                 config_context(assume_finite=True, skip_parameter_validation=True):
