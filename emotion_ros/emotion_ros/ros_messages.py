@@ -1,10 +1,13 @@
 """Between the numpy core and ROS messages: the only place the nodes share ROS conversions."""
+import functools
+
 import numpy as np
 from builtin_interfaces.msg import Time
 from emotion_ros_msgs.msg import BoundingBox, Face
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from . import bags
 from .image_conversion import bgr_to_raw, compressed_to_bgr, raw_to_bgr
 
 
@@ -16,7 +19,9 @@ def image_msg_to_bgr(msg, max_pixels: int | None = None) -> np.ndarray:
     return raw_to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data, max_pixels)
 
 
-_ROSBAGS_TYPES = None
+@functools.cache
+def _typestore():
+    return bags.typestore()
 
 
 def decode_image(raw: bytes):
@@ -27,11 +32,7 @@ def decode_image(raw: bytes):
     way (one-off measurement). image_msg_to_bgr and header_msg take the result
     as they take an rclpy Image.
     """
-    global _ROSBAGS_TYPES
-    if _ROSBAGS_TYPES is None:
-        from rosbags.typesys import Stores, get_typestore
-        _ROSBAGS_TYPES = get_typestore(Stores.LATEST)
-    return _ROSBAGS_TYPES.deserialize_cdr(raw, 'sensor_msgs/msg/Image')
+    return _typestore().deserialize_cdr(raw, bags.IMAGE_TYPE)
 
 
 def header_msg(header) -> Header:

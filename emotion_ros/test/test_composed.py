@@ -33,7 +33,7 @@ def send_until_answered(test_node, publisher, image, answers, timeout=30.0):
 def start_and_feed(start_node, test_node, namespace, remap=None):
     remap = {'image': f'{namespace}/camera/image_raw', **(remap or {})}
     pipeline = start_node('pipeline', namespace=namespace, remap=remap)
-    emotions, faces, action_units = [], [], []
+    emotions = []
     node = test_node.node
     node.create_subscription(EmotionArray, f'{namespace}/emotions', emotions.append, 10)
     publisher = node.create_publisher(Image, f'{namespace}/camera/image_raw',
@@ -43,12 +43,12 @@ def start_and_feed(start_node, test_node, namespace, remap=None):
         pipeline.log()
     assert send_until_answered(test_node, publisher, read_image('single_face.jpg'), emotions), \
         pipeline.log()
-    return pipeline, publisher, emotions, faces, action_units
+    return pipeline, publisher, emotions
 
 
 def test_stages_are_fed_in_process_and_still_publish_to_others(start_node, test_node):
     namespace = '/composed_in_process'
-    pipeline, publisher, emotions, _, _ = start_and_feed(start_node, test_node, namespace)
+    pipeline, publisher, emotions = start_and_feed(start_node, test_node, namespace)
     node = test_node.node
     # The AU and emotion stages take their input in-process: no DDS subscriber.
     assert node.count_subscribers(f'{namespace}/faces') == 0

@@ -27,7 +27,6 @@ from .data import FER_CLASSES, load_ckplus, load_fer2013, subject_folds
 from .train import DEFAULT_DATA, REPO
 
 
-
 def scores(truth, predicted, labels):
     return {'faces': int(len(truth)),
             'accuracy': float(accuracy_score(truth, predicted)),
