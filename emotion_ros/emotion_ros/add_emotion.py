@@ -2,7 +2,8 @@
 
     # from AU vectors written by hand or exported from another tool
     python -m emotion_ros.add_emotion --points pain_examples.yaml --out my_knn.npz
-    # from face images: the AU model reads each image's largest face
+    # from face images: the AU model reads each image's largest face (also in
+    # portrait crops that the face fills); it says how many images had none
     python -m emotion_ros.add_emotion --images photos/confused --label confused --out my_knn.npz
 
 Starts from --base (default: the shipped neighbourhood), appends the new
@@ -61,12 +62,12 @@ def read_points(path, au_codes) -> tuple[np.ndarray, np.ndarray]:
     return np.array(vectors, np.float32), np.array(labels)
 
 
-def image_au_vectors(folder, au_model, perception) -> tuple[np.ndarray, list[str]]:
-    """AU vectors of the largest face in each image of `folder` (images without a face are skipped)."""
+def image_au_vectors(folder, au_model, perception) -> tuple[np.ndarray, list[str], int]:
+    """AU vectors of the largest face in each image of `folder`, the names of the images
+    without a face (skipped), and the number of images read."""
     crops, skipped = [], []
-    for path in sorted(Path(folder).iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    images = [path for path in sorted(Path(folder).iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
+    for path in images:
         image = cv2.imread(str(path))
         faces = perception.process(image, 0.0) if image is not None else []
         perception.tracker.reset()
@@ -74,7 +75,7 @@ def image_au_vectors(folder, au_model, perception) -> tuple[np.ndarray, list[str
             skipped.append(path.name)
             continue
         crops.append(max(faces, key=lambda f: f.box[2] * f.box[3]).crop)
-    return au_model.predict_proba(crops), skipped
+    return au_model.predict_proba(crops), skipped, len(images)
 
 
 def main(argv=None):
@@ -104,10 +105,11 @@ def main(argv=None):
         if au_model.au_codes != classifier.au_codes:
             parser.error(f'the AU model gives AUs {au_model.au_codes}, {args.base} was made for '
                          f'{classifier.au_codes}')
-        vectors, skipped = image_au_vectors(args.images, au_model,
-                                            FacePerception(make_detector('blazeface'), FaceTracker()))
-        if skipped:
-            print(f"no face found in {len(skipped)} image(s), skipped: {', '.join(skipped)}")
+        # Still photos: any detection the detector keeps counts (no track needs confirming).
+        perception = FacePerception(make_detector('blazeface'), FaceTracker(min_new_score=0.0))
+        vectors, skipped, read = image_au_vectors(args.images, au_model, perception)
+        print(f'a face in {read - len(skipped)} of {read} images in {args.images}' +
+              (f"; no face in {len(skipped)}, skipped: {', '.join(skipped)}" if skipped else ''))
         if not len(vectors):
             parser.error(f'no faces in {args.images}')
         labels = np.array([args.label] * len(vectors))

@@ -250,15 +250,41 @@ class HaarFaceDetector:
         return Detections(boxes, np.ones(len(boxes), np.float32), None)
 
 
+class FallbackDetector:
+    """A primary detector, and a second one asked only for frames where the first finds no face.
+
+    Full-range BlazeFace misses most faces that fill the picture (a
+    portrait crop, someone leaning into the camera), which the short-range
+    model finds: the pair costs the second network only on frames without a face.
+    """
+
+    def __init__(self, primary, fallback):
+        self.primary = primary
+        self.fallback = fallback
+
+    def detect(self, image: np.ndarray) -> Detections:
+        detections = self.primary.detect(image)
+        return detections if len(detections) else self.fallback.detect(image)
+
+
 DETECTORS = ('blazeface', 'blazeface_short', 'haar')
 
 
 def make_detector(name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3,
-                  max_faces: int = 10, min_face_size: float = 0.0, device: str = 'CPU'):
-    """Build a detector by name: 'blazeface' (full range), 'blazeface_short' or 'haar'."""
+                  max_faces: int = 10, min_face_size: float = 0.0, device: str = 'CPU',
+                  close_face_fallback: bool = True):
+    """Build a detector by name: 'blazeface' (full range), 'blazeface_short' or 'haar'.
+
+    close_face_fallback: 'blazeface' asks the short-range model on frames where
+    it finds no face (FallbackDetector).
+    """
     if name == 'blazeface':
-        return BlazeFaceDetector('full_range', score_threshold, nms_threshold, max_faces,
-                                 min_face_size, device)
+        full_range = BlazeFaceDetector('full_range', score_threshold, nms_threshold, max_faces,
+                                       min_face_size, device)
+        if not close_face_fallback:
+            return full_range
+        return FallbackDetector(full_range, BlazeFaceDetector(
+            'short_range', score_threshold, nms_threshold, max_faces, min_face_size, device))
     if name == 'blazeface_short':
         return BlazeFaceDetector('short_range', score_threshold, nms_threshold, max_faces,
                                  min_face_size, device)

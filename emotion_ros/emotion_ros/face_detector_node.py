@@ -26,6 +26,7 @@ from .tracking import FaceTracker
 PARAMETERS = {
     'detector': Param('blazeface', one_of(*DETECTORS)),   # blazeface | blazeface_short | haar
     'device': Param('CPU'),                     # OpenVINO device for BlazeFace
+    'close_face_fallback': Param(True),         # blazeface: short range where full range finds none
     'score_threshold': Param(0.5, between(0.0, 1.0)),     # lowest detection score kept
     'new_track_score': Param(0.7, between(0.0, 1.0)),     # lowest score that starts a new track
     'nms_threshold': Param(0.3, between(0.0, 1.0)),
@@ -54,7 +55,8 @@ class FaceDetectorNode(PipelineStage):
 
     def configure_stage(self, p):
         detector = make_detector(p['detector'], p['score_threshold'], p['nms_threshold'],
-                                 p['max_faces'], p['min_face_size'], p['device'])
+                                 p['max_faces'], p['min_face_size'], p['device'],
+                                 p['close_face_fallback'])
         tracker = FaceTracker(p['track_min_iou'], p['track_max_centre_distance'],
                               p['track_max_age'], p['new_track_score'], p['track_max_size_change'])
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'])

@@ -72,16 +72,24 @@ def test_point_files_refuse_aus_the_model_lacks(tmp_path):
     np.testing.assert_allclose(vectors, [[0.8, 0, 0.3], [0.7, 0, 0]], atol=1e-6)
 
 
-def test_images_route_labels_the_faces_of_a_folder(shipped, tmp_path):
-    """--images: the AU model reads the largest face of each image; images without one are skipped."""
+def test_images_route_labels_the_faces_of_a_folder(shipped, tmp_path, capsys):
+    """--images: the AU model reads the largest face of each image, also of a portrait crop that
+    the face fills; images without one are skipped and counted."""
     import cv2
+
+    from emotion_ros.face_detection import make_detector
     frames, _ = read_frames('single_face.mp4')
     for i in (50, 60, 70):
         cv2.imwrite(str(tmp_path / f'smile_{i}.png'), frames[i])
+    x, y, w, h = make_detector('blazeface').detect(frames[40]).boxes[0].astype(int)
+    side = int(h / 1.05)                 # the face box fills the whole picture, and more
+    top, left = y + h // 2 - side // 2, x + w // 2 - side // 2
+    cv2.imwrite(str(tmp_path / 'portrait.png'), frames[40][top:top + side, left:left + side])
     cv2.imwrite(str(tmp_path / 'blank.png'), np.full((240, 320, 3), 128, np.uint8))
     out = tmp_path / 'cheerful.npz'
     add_emotion(['--images', str(tmp_path), '--label', 'cheerful', '--out', str(out)])
+    assert 'a face in 4 of 5 images' in capsys.readouterr().out
     extended = AUEmotionClassifier.load(out)
     _, shipped_classifier = shipped
-    assert len(extended.points) == len(shipped_classifier.points) + 3
+    assert len(extended.points) == len(shipped_classifier.points) + 4
     assert 'cheerful' in extended.labels

@@ -86,3 +86,50 @@ def test_min_face_size_and_max_faces():
 def test_unknown_detector_is_refused():
     with pytest.raises(ValueError, match='unknown detector'):
         make_detector('yolo')
+
+
+
+def tight_face_crops(detector, face_share: float, every: int = 8,
+                     clips=('single_face.mp4', 'WolfgangLanger_Pexels.mp4')):
+    """Square crops of real faces from the sample clips whose face box (BlazeFace's: brows to
+    chin) is `face_share` of the crop's height, as a folder of portrait photos holds them:
+    (crop, face box in the crop) pairs. Above 1 the face is cut by the picture's edges."""
+    crops = []
+    for clip in clips:
+        frames, _ = read_frames(clip)
+        for frame in frames[::every]:
+            found = detector.detect(frame)
+            if not len(found):
+                continue
+            x, y, w, h = found.boxes[0]
+            side = int(round(h / face_share))
+            left, top = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
+            if left < 0 or top < 0 or left + side > frame.shape[1] or top + side > frame.shape[0]:
+                continue
+            crops.append((frame[top:top + side, left:left + side],
+                          np.array([[x - left, y - top, w, h]], np.float32)))
+    return crops
+
+
+@pytest.mark.parametrize('face_share', [0.9, 1.0, 1.1])
+def test_faces_filling_the_picture_are_found(blazeface, face_share):
+    """Tightly cropped faces, the photos add_emotion --images reads: with its close-face
+    fallback the default detector finds >= 95%; full-range BlazeFace alone misses most of the
+    tightest."""
+    full_range = make_detector('blazeface', close_face_fallback=False)
+    crops = tight_face_crops(full_range, face_share)
+    assert len(crops) >= 40
+
+    def found_share(detector):
+        hits = 0
+        for crop, box in crops:
+            detections = detector.detect(crop)
+            hits += len(detections) > 0 and box_iou(detections.boxes[:1], box)[0, 0] > 0.4
+        return hits / len(crops)
+
+    with_fallback, alone = found_share(blazeface), found_share(full_range)
+    print(f'face {face_share:.0%} of the picture height: {with_fallback:.1%} found with the '
+          f'fallback, {alone:.1%} by full range alone ({len(crops)} crops)')
+    assert with_fallback >= 0.95
+    if face_share > 1:
+        assert alone < 0.6
