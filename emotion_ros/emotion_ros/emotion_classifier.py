@@ -3,18 +3,31 @@
 The classifier is its labelled points: AU probability vectors, in a fixed
 AU order, each with an emotion name. Adding an emotion (pain, contempt,
 confusion, ...) means adding a few labelled points; nothing is retrained.
-Saved as one .npz file holding the points, their labels, the AU order and
-the k-NN settings; loading checks the AU order against the model's.
+Saved as one .npz file holding the points, their labels, the AU order,
+the k-NN settings and the calibration; loading checks the AU order against
+the model's.
+
+Calibration: a distance-weighted k-NN's vote shares are not probabilities
+(a face among sad-labelled neighbours gets 0.9 "sad" whether or not 9 of 10
+such faces are sad). `calibrate` fits, on labelled validation faces, a
+temperature T and a bias per label b so that softmax(log(p + EPS) / T + b)
+minimises the log loss (temperature scaling with label priors): the
+confidence that events compare with their threshold then means what it
+says. Labels added later (pain, ...) get bias 0.
 """
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import log_softmax
 from sklearn import config_context
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import ThreadpoolController
 
 # The neighbourhood shipped in the package (built by training/build_emotion_knn.py).
 SHIPPED_CLASSIFIER_PATH = Path(__file__).resolve().parent / 'models' / 'emotion_knn.npz'
+# Floor under the k-NN's vote shares before the log: a label none of the k neighbours has.
+EPS = 1e-3
 
 
 class AUEmotionClassifier:
@@ -22,12 +35,17 @@ class AUEmotionClassifier:
 
     au_codes: FACS numbers of the vector's columns, in order.
     n_neighbors, metric: as in sklearn's KNeighborsClassifier.
+    temperature, label_bias ({label: bias}): the calibration (see the module
+        docstring); 1 and none leave the k-NN's vote shares as they are.
     """
 
-    def __init__(self, au_codes, n_neighbors: int = 15, metric: str = 'euclidean'):
+    def __init__(self, au_codes, n_neighbors: int = 15, metric: str = 'euclidean',
+                 temperature: float = 1.0, label_bias: dict | None = None):
         self.au_codes = tuple(int(c) for c in au_codes)
         self.n_neighbors = int(n_neighbors)
         self.metric = metric
+        self.temperature = float(temperature)
+        self.label_bias = {str(k): float(v) for k, v in (label_bias or {}).items()}
         self.points = np.zeros((0, len(self.au_codes)), np.float32)
         self.point_labels = np.zeros((0,), dtype='<U32')
         self._knn = None
@@ -58,7 +76,42 @@ class AUEmotionClassifier:
         """Emotion names, in the column order of predict_proba."""
         return tuple(self._knn.classes_) if self._knn is not None else ()
 
+    @property
+    def calibrated(self) -> bool:
+        return self.temperature != 1.0 or any(self.label_bias.values())
+
     def predict_proba(self, au_vectors) -> np.ndarray:
+        """Calibrated probabilities of each label (columns in `labels` order)."""
+        shares = self.vote_shares(au_vectors)
+        if not self.calibrated or not len(shares):
+            return shares
+        bias = np.array([self.label_bias.get(label, 0.0) for label in self.labels])
+        return np.exp(log_softmax(np.log(shares + EPS) / self.temperature + bias, axis=1)) \
+            .astype(np.float32)
+
+    def calibrate(self, au_vectors, labels):
+        """Fit the temperature and label biases on labelled faces the points do not include."""
+        column = {label: i for i, label in enumerate(self.labels)}
+        unknown = set(np.asarray(labels).astype(str)) - set(column)
+        if unknown:
+            raise ValueError(f"calibration labels {', '.join(sorted(unknown))} are not labels of "
+                             f'the points')
+        truth = np.array([column[label] for label in np.asarray(labels).astype(str)])
+        logs = np.log(self.vote_shares(au_vectors).astype(np.float64) + EPS)
+
+        def log_loss(params):
+            scores = logs / np.exp(params[0]) + params[1:]
+            return -log_softmax(scores, axis=1)[np.arange(len(truth)), truth].mean()
+
+        fitted = minimize(log_loss, np.zeros(1 + len(self.labels)), method='L-BFGS-B').x
+        self.temperature = float(np.exp(fitted[0]))
+        # Biases are defined up to a constant: centred, so added labels (bias 0) sit mid-way.
+        bias = fitted[1:] - fitted[1:].mean()
+        self.label_bias = {label: float(b) for label, b in zip(self.labels, bias)}
+        return self
+
+    def vote_shares(self, au_vectors) -> np.ndarray:
+        """The k-NN's distance-weighted vote share of each label, uncalibrated."""
         if self._knn is None:
             raise RuntimeError('the classifier has no labelled points: fit or load it first')
         au_vectors = self._check(au_vectors)
@@ -78,7 +131,9 @@ class AUEmotionClassifier:
     def save(self, path):
         np.savez_compressed(path, points=self.points, labels=self.point_labels,
                             au_codes=np.array(self.au_codes), n_neighbors=self.n_neighbors,
-                            metric=self.metric)
+                            metric=self.metric, temperature=self.temperature,
+                            bias_labels=np.array(list(self.label_bias), dtype='<U32'),
+                            bias_values=np.array(list(self.label_bias.values()), np.float64))
 
     @classmethod
     def load(cls, path, au_codes=None):
@@ -88,7 +143,12 @@ class AUEmotionClassifier:
             if au_codes is not None and tuple(int(c) for c in au_codes) != saved_codes:
                 raise ValueError(f'{path} was made for AUs {saved_codes}, the AU model gives '
                                  f'{tuple(au_codes)}: rebuild it for this model')
-            classifier = cls(saved_codes, int(data['n_neighbors']), str(data['metric']))
+            calibration = {}
+            if 'temperature' in data:       # neighbourhoods saved before calibration existed
+                calibration = {'temperature': float(data['temperature']), 'label_bias': dict(
+                    zip(data['bias_labels'].astype(str), data['bias_values'].astype(float)))}
+            classifier = cls(saved_codes, int(data['n_neighbors']), str(data['metric']),
+                             **calibration)
             return classifier.fit(data['points'], data['labels'])
 
     def _check(self, au_vectors) -> np.ndarray:

@@ -24,15 +24,16 @@ from .emotion_smoothing import EmotionSmoother
 from .node_support import PipelineStage, run_node
 from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import face_id_problem, stamp_to_seconds
-from .sustained_emotion import START, SustainedEmotionDetector
+from .sustained_emotion import (EVENT_EMOTIONS, EVENT_MIN_CONFIDENCE, START,
+                                SustainedEmotionDetector)
 
 PARAMETERS = {
     'classifier_path': Param(''),           # k-NN .npz; '' = the one shipped in the package
     'half_life': Param(0.5, greater_than(0.0)),      # s, weight of the past
     'switch_margin': Param(0.1, between(0.0, 1.0)),  # lead another emotion needs to take over
     'face_timeout': Param(1.0, greater_than(0.0)),   # s without AUs after which a face is dropped
-    'event_emotions': Param(['sad', 'fear', 'angry', 'pain']),
-    'event_min_confidence': Param(0.5, between(0.0, 1.0)),
+    'event_emotions': Param(list(EVENT_EMOTIONS)),
+    'event_min_confidence': Param(EVENT_MIN_CONFIDENCE, between(0.0, 1.0)),
     'event_min_duration': Param(3.0, at_least(0.0)),  # s
 }
 

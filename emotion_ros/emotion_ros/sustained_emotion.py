@@ -9,6 +9,10 @@ watched label to another ends one episode and begins the next.
 from dataclasses import dataclass
 
 START, END = 'start', 'end'
+# Defaults of the emotion node's event_emotions and event_min_confidence; the emotion
+# evaluation reports false alarms and recall at this confidence.
+EVENT_EMOTIONS = ('sad', 'fear', 'angry', 'pain')
+EVENT_MIN_CONFIDENCE = 0.5
 
 
 @dataclass
@@ -36,7 +40,7 @@ class _Episode:
 
 
 class SustainedEmotionDetector:
-    def __init__(self, watched=('sad', 'fear', 'angry', 'pain'), min_confidence: float = 0.5,
+    def __init__(self, watched=EVENT_EMOTIONS, min_confidence: float = EVENT_MIN_CONFIDENCE,
                  min_duration: float = 3.0):
         self.watched = frozenset(watched)
         self.min_confidence = min_confidence

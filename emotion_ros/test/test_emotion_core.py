@@ -41,6 +41,38 @@ def test_knn_classifies_saves_and_refuses_another_au_list(tmp_path):
         classifier.predict_proba([[math.nan] * len(CODES)])
 
 
+def test_calibration_makes_confidence_match_accuracy_and_travels_with_the_file(tmp_path):
+    """Overlapping clusters: the k-NN's vote shares are overconfident; the calibrated
+    probabilities lower the log loss on new faces, are saved, and keep added labels."""
+    rng = np.random.default_rng(3)
+    x, y = clusters(rng, CENTRES, per_label=60, noise=0.6)
+    classifier = AUEmotionClassifier(CODES, n_neighbors=5).fit(x, y)
+    fit_x, fit_y = clusters(rng, CENTRES, per_label=200, noise=0.6)
+    test_x, test_y = clusters(rng, CENTRES, per_label=200, noise=0.6)
+    column = {label: i for i, label in enumerate(classifier.labels)}
+    truth = np.array([column[label] for label in test_y])
+
+    def log_loss(p):
+        return -np.log(np.clip(p[np.arange(len(truth)), truth], 1e-6, 1)).mean()
+
+    raw = classifier.predict_proba(test_x)
+    assert not classifier.calibrated
+    classifier.calibrate(fit_x, fit_y)
+    assert classifier.calibrated and classifier.temperature > 1     # vote shares overconfident
+    calibrated = classifier.predict_proba(test_x)
+    np.testing.assert_allclose(calibrated.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(classifier.vote_shares(test_x), raw)
+    assert log_loss(calibrated) < log_loss(raw)
+
+    classifier.save(tmp_path / 'knn.npz')
+    loaded = AUEmotionClassifier.load(tmp_path / 'knn.npz')
+    np.testing.assert_allclose(loaded.predict_proba(test_x), calibrated, rtol=1e-5)
+    loaded.add_examples(np.full((10, len(CODES)), 0.5), 'pain')
+    assert 'pain' in loaded.labels and loaded.predict_proba(test_x).shape == (len(test_x), 4)
+    with pytest.raises(ValueError, match='not labels of the points'):
+        loaded.calibrate(test_x[:3], ['happy', 'sad', 'contempt'])
+
+
 def test_adding_labelled_points_adds_an_emotion():
     rng = np.random.default_rng(1)
     x, y = clusters(rng, CENTRES)
