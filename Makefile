@@ -18,11 +18,12 @@ benchmark: setup
 	@$(RUN) python scripts/benchmark_detector.py && python scripts/benchmark_au.py && \
 		python scripts/benchmark_emotion.py
 
-# The AU model (see its model card). Stage 1 is fer's FER2013 mini-Xception (fetched by
-# setup); stage 2 trains the AU and emotion heads on its frozen features (~6 minutes here).
-# `pretrain` trains a stage-1 base of our own instead (hours on 2 cores; resumable).
+# The AU model (see its model card). Stage 1, the base, learns expressions from the FER+
+# votes (~75 minutes on 2 cores; resumable: run it again after an interruption); the shipped
+# base is its best.keras, kept in artifacts/ferplus_base/. Stage 2 trains the AU and emotion
+# heads on the frozen base's features.
 pretrain: setup
-	@$(RUN) python -m emotion_ros.training.train pretrain --out runs/pretrain --epochs 15
+	@$(RUN) python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 16
 
 train-au: setup
 	@$(RUN) python -m emotion_ros.training.train au --out runs/au \

@@ -6,13 +6,40 @@ import numpy as np
 from conftest import SHARED_DATA, load_shared
 
 from emotion_ros.training.data import (AU_CODES, FER_CLASSES, load_au_csv, load_ckplus,
-                                       load_fer2013, select, subject_folds)
+                                       load_fer2013, load_ferplus, select, subject_folds,
+                                       vote_distribution)
 
 
 def test_fer2013_splits():
     images, labels = load_fer2013(SHARED_DATA, 'PublicTest')
     assert images.shape == (3589, 48, 48) and images.dtype == np.uint8
     assert set(np.unique(labels)) == set(range(len(FER_CLASSES)))
+
+
+def test_ferplus_votes_follow_the_fer2013_faces_and_classes():
+    raw = load_shared('ferplus/ferplus_PublicTest.npz')
+    votes, majority = load_ferplus(SHARED_DATA, 'PublicTest')
+    assert votes.shape == (3589, len(FER_CLASSES)) and majority.shape == (3589,)
+    columns = list(raw['columns'])
+    for i, name in enumerate(('anger', 'disgust', 'fear', 'happiness', 'sadness', 'surprise',
+                              'neutral')):
+        assert np.array_equal(votes[:, i], np.maximum(raw['votes'][:, columns.index(name)], 0))
+    rated = majority >= 0
+    # A majority is the unique top count of all 10 columns, one of the 7 emotions.
+    assert np.all(votes[rated].max(1) == raw['votes'][rated].max(1))
+    assert np.all((votes[rated] == votes[rated].max(1, keepdims=True)).sum(1) == 1)
+    assert np.all(votes[rated].argmax(1) == majority[rated])
+    assert 3300 < rated.sum() < 3589          # faces without images, unknown or NF are out
+    assert np.all(majority[raw['votes'][:, 0] < 0] == -1)
+    # FER+ and FER2013 disagree on about a third of the faces (../shared/README.md).
+    _, fer_labels = load_fer2013(SHARED_DATA, 'PublicTest')
+    assert 0.55 < (fer_labels[rated] == majority[rated]).mean() < 0.75
+
+
+def test_vote_distribution_drops_single_votes():
+    targets = vote_distribution(np.array([[6, 1, 3, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0]], np.float32))
+    np.testing.assert_allclose(targets[0], [6 / 9, 0, 3 / 9, 0, 0, 0, 0])
+    np.testing.assert_allclose(targets[1], [0, 1, 0, 0, 0, 0, 0])    # a lone vote is kept
 
 
 def test_ckplus_au_columns_follow_the_au_list():

@@ -1,4 +1,4 @@
-"""Face data sets for the AU model: FER2013, CK+ AU codes, and a CSV format for your own.
+"""Face data sets for the AU model: FER2013 with its FER+ votes, CK+ AU codes, and a CSV format for your own.
 
 All loaders return 48x48 (or `size`) uint8 grey faces. Splits are by
 subject only: frames of one person (and CK+'s near-identical apex frames
@@ -14,6 +14,8 @@ from sklearn.model_selection import GroupKFold
 # The 17 AUs the shipped model predicts (FACS numbers), chosen by what CK+ codes often enough.
 AU_CODES = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26)
 FER_CLASSES = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
+# FER+ vote columns (Barsoum et al. 2016) of each FER2013 class, in FER_CLASSES order.
+FERPLUS_COLUMNS = ('anger', 'disgust', 'fear', 'happiness', 'sadness', 'surprise', 'neutral')
 # CK+ emotion names -> FER2013 class index; contempt has no FER class.
 CKPLUS_TO_FER = {'anger': 0, 'disgust': 1, 'fear': 2, 'happy': 3, 'sadness': 4, 'surprise': 5}
 
@@ -25,6 +27,40 @@ def load_fer2013(data_dir, split: str):
         if classes != FER_CLASSES:
             raise ValueError(f'unexpected FER2013 classes {classes}')
         return data['images'], data['labels'].astype(np.int64)
+
+
+def load_ferplus(data_dir, split: str):
+    """FER+ votes of the FER2013 faces of `split`, aligned row by row with load_fer2013's.
+
+    Returns (votes [N,7] float32: the taggers' counts for FER_CLASSES,
+    majority [N] int64: the FER_CLASSES index of the majority, or -1 where
+    FER+ has no image, the top count is shared, or contempt, unknown or
+    not-a-face has it). 7 classes: contempt (a majority on 0.3% of faces)
+    is not kept.
+    """
+    split_dir = Path(data_dir)
+    with np.load(split_dir / 'ferplus' / f'ferplus_{split}.npz') as data, \
+            np.load(split_dir / 'fer2013' / f'{split}.npz') as fer:
+        if not np.array_equal(data['names'], fer['names']):
+            raise ValueError(f'FER+ {split} rows are not aligned with FER2013 {split}')
+        columns = [str(c) for c in data['columns']]
+        all_votes = data['votes'].astype(np.float32)
+    votes = all_votes[:, [columns.index(name) for name in FERPLUS_COLUMNS]]
+    top = all_votes.max(1, keepdims=True)
+    unique_top = (all_votes == top).sum(1) == 1
+    winner = all_votes.argmax(1)
+    emotion_of_column = {columns.index(name): i for i, name in enumerate(FERPLUS_COLUMNS)}
+    majority = np.array([emotion_of_column.get(int(w), -1) for w in winner], np.int64)
+    majority[~unique_top | (all_votes[:, 0] < 0)] = -1
+    return np.maximum(votes, 0), majority
+
+
+def vote_distribution(votes: np.ndarray) -> np.ndarray:
+    """Training targets from FER+ counts: single votes dropped as noise (as FER+'s own code
+    does), the rest normalised to sum to 1 (the paper's probability / cross-entropy target)."""
+    kept = np.where(votes > 1, votes, 0)
+    kept = np.where(kept.sum(1, keepdims=True) > 0, kept, votes)
+    return (kept / np.maximum(kept.sum(1, keepdims=True), 1e-6)).astype(np.float32)
 
 
 def load_ckplus(data_dir, au_codes=AU_CODES):

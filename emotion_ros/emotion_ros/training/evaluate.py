@@ -1,16 +1,17 @@
-"""Evaluate the AU model: subject-exclusive CV on CK+ and an emotion probe on FER2013.
+"""Evaluate the AU model: subject-exclusive CV on CK+ and an emotion probe on FER+.
 
     python -m emotion_ros.training.evaluate --out results/au_evaluation
 
 1. Cross-validation: CK+ subjects are split into k folds (GroupKFold by
    subject); for each fold, stage 2 is trained from the stage-1 base on the
-   other folds' subjects (plus FER2013 Training) exactly as the shipped model
+   other folds' subjects (plus FER2013 Training with FER+ votes) exactly as the shipped model
    was, and predicts the held-out subjects. Per-AU F1, precision, recall
    (presence at probability >= 0.5) and ROC AUC over all out-of-fold
    predictions, and their means over every AU (none dropped).
 2. Emotion probe: the shipped model's AU vectors of FER2013 Training fit a
-   logistic regression; its accuracy on PublicTest says how well the AU
-   vector alone separates the 7 emotions (what the k-NN stage relies on).
+   logistic regression to the FER+ majority; its accuracy on PublicTest
+   (FER+ majority) says how well the AU vector alone separates the 7
+   emotions (what the k-NN stage relies on).
 
 Writes metrics.json and au_f1.png to --out; fold predictions are kept in
 --work so an interrupted run resumes.
@@ -28,8 +29,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel, model_input
-from .data import AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, select, subject_folds
-from .train import DEFAULT_DATA, FER_BASE, REPO, fer_features, load_base, train_au
+from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplus, select,
+                   subject_folds)
+from .train import DEFAULT_BASE, DEFAULT_DATA, REPO, fer_features, load_base, train_au
 
 FER_COPIES = 2      # as train_au's default, the shipped model's recipe
 
@@ -58,7 +60,7 @@ def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: i
     ckplus = load_ckplus(data_dir)
     if limit:
         ckplus = select(ckplus, np.arange(0, len(ckplus['images']), max(1, len(ckplus['images']) // limit)))
-    # The FER2013 half of stage 2 is the same for every fold: its features once.
+    # The FER half of stage 2 is the same for every fold: its features once.
     fer_data = None
     probabilities = np.zeros_like(ckplus['au'])
     fold_of = np.zeros(len(ckplus['au']), int)
@@ -82,11 +84,18 @@ def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: i
     return ckplus, probabilities, fold_of
 
 
+def rated_faces(data_dir: Path, split: str):
+    """FER2013 faces of `split` that have a FER+ majority emotion, and that majority."""
+    images, _ = load_fer2013(data_dir, split)
+    _, majority = load_ferplus(data_dir, split)
+    return images[majority >= 0], majority[majority >= 0]
+
+
 def emotion_probe(data_dir: Path, model_dir: Path, limit: int | None = None):
-    """Logistic regression from AU vectors to the 7 FER2013 emotions: PublicTest accuracy."""
+    """Logistic regression from AU vectors to the FER+ majority (7 emotions): PublicTest accuracy."""
     model = AUModel(model_dir, max_batch=256)
-    train_x, train_y = load_fer2013(data_dir, 'Training')
-    test_x, test_y = load_fer2013(data_dir, 'PublicTest')
+    train_x, train_y = rated_faces(data_dir, 'Training')
+    test_x, test_y = rated_faces(data_dir, 'PublicTest')
     if limit:
         train_x, train_y = train_x[::len(train_x) // limit], train_y[::len(train_y) // limit]
         test_x, test_y = test_x[::len(test_x) // limit], test_y[::len(test_y) // limit]
@@ -122,7 +131,7 @@ def plot_per_au(per_au: dict, means: dict, png: Path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data', type=Path, default=DEFAULT_DATA)
-    parser.add_argument('--base', type=Path, default=FER_BASE, help='stage-1 model')
+    parser.add_argument('--base', type=Path, default=DEFAULT_BASE, help='stage-1 model')
     parser.add_argument('--model', type=Path, default=SHIPPED_MODEL_DIR, help='model for the probe')
     parser.add_argument('--out', type=Path, default=REPO / 'results' / 'au_evaluation')
     parser.add_argument('--work', type=Path, default=REPO / 'runs' / 'au_cv')
@@ -147,7 +156,7 @@ def main(argv=None):
                       'subjects': int(len(set(ckplus['subjects']))), 'threshold': 0.5,
                       'stage2_epochs': args.epochs,
                       'mean': means, 'fold_mean_f1': fold_f1, 'per_au': per_au},
-        'fer2013_emotion_probe': probe,
+        'ferplus_emotion_probe': probe,
     }
     (args.out / 'metrics.json').write_text(json.dumps(report, indent=2) + '\n')
     plot_per_au(per_au, means, args.out / 'au_f1.png')
@@ -156,7 +165,7 @@ def main(argv=None):
     for name, m in per_au.items():
         print(f"  {name:<5} F1 {m['f1']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}  "
               f"AUC {m['roc_auc'] if m['roc_auc'] is None else round(m['roc_auc'], 3)}  (n={m['positives']})")
-    print(f"FER2013 PublicTest, logistic probe on the AU vector: accuracy {probe['accuracy']:.3f}, "
+    print(f"FER+ PublicTest, logistic probe on the AU vector: accuracy {probe['accuracy']:.3f}, "
           f"macro F1 {probe['macro_f1']:.3f}")
     print(f'written to {args.out}')
 

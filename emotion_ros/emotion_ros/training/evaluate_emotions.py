@@ -1,17 +1,34 @@
 """Evaluate the whole chain face image -> AU model -> k-NN emotion.
 
-    python -m emotion_ros.training.evaluate_emotions
+    python -m emotion_ros.training.evaluate_emotions      # make evaluate-emotions
 
-1. FER2013 PublicTest (7 classes): every face through the AU model and the
-   k-NN classifier (default: both shipped). Accuracy, macro F1, confusion.
-2. CK+ (dev subjects, the 6 emotions FER2013 shares; contempt is skipped),
+1. FER2013 PublicTest through the chain (default: the shipped AU model and
+   k-NN), against two label sets:
+   - the FER+ majority of 10 taggers (faces whose majority is one of the 7
+     emotions): accuracy, macro F1, recall of each class, confusion;
+     also without the PublicTest faces that are near-copies of Training
+     faces (mean absolute difference <= 3 grey levels), which the k-NN
+     looks up rather than reads;
+   - FER2013's own single labels (every face), as a second measure, beside
+     the score of the FER+ majority itself against them: what a reader
+     that agrees with the 10 taggers on every face would score.
+2. What a care robot acts on: of FER+-neutral faces, the share read as sad,
+   fear or angry, at any confidence and with confidence >= the emotion
+   node's default event threshold, beside the recall of each negative
+   emotion at that threshold; the same for every threshold as a curve
+   (false_alarms.png). Calibration: expected calibration error of the top
+   label's confidence, with the shipped calibration and without it (the raw
+   k-NN vote shares); and, since the shipped calibration was fitted on
+   PublicTest, the same figures with each half of PublicTest calibrated on
+   the other half (`cross_fitted`).
+3. CK+ (dev subjects, the 6 emotions FER2013 shares; contempt is skipped),
    subject-exclusive: GroupKFold by subject; for each fold the k-NN
    neighbourhood is the classifier's own points plus the CK+ faces of the
    other folds' subjects, and it labels the held-out subjects' faces.
    Caveat: the shipped AU model was trained on all 91 CK+ dev subjects'
    AU codes (stage 2), so only the k-NN step is subject-exclusive here.
 
-Writes metrics.json and a confusion-matrix PNG per data set to --out.
+Writes metrics.json and PNGs (confusions, false-alarm curve) to --out.
 """
 import argparse
 import json
@@ -19,21 +36,30 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from scipy.spatial.distance import cdist
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
-from .data import FER_CLASSES, load_ckplus, load_fer2013, subject_folds
+from ..sustained_emotion import EVENT_MIN_CONFIDENCE
+from .data import FER_CLASSES, load_ckplus, load_fer2013, load_ferplus, subject_folds
 from .train import DEFAULT_DATA, REPO
+
+NEGATIVE = ('sad', 'fear', 'angry')          # the watched emotions the shipped k-NN can give
+NEAR_COPY_GREY_LEVELS = 3.0
+THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 
 
 def scores(truth, predicted, labels):
+    labels = list(labels)
     return {'faces': int(len(truth)),
             'accuracy': float(accuracy_score(truth, predicted)),
-            'macro_f1': float(f1_score(truth, predicted, labels=list(labels), average='macro',
+            'macro_f1': float(f1_score(truth, predicted, labels=labels, average='macro',
                                        zero_division=0)),
-            'labels': list(labels),
-            'confusion': confusion_matrix(truth, predicted, labels=list(labels)).tolist()}
+            'recall': dict(zip(labels, map(float, recall_score(truth, predicted, labels=labels,
+                                                               average=None, zero_division=0)))),
+            'labels': labels,
+            'confusion': confusion_matrix(truth, predicted, labels=labels).tolist()}
 
 
 def plot_confusion(result: dict, title: str, png: Path):
@@ -60,13 +86,155 @@ def plot_confusion(result: dict, title: str, png: Path):
     plt.close(fig)
 
 
-def evaluate_fer(model: AUModel, classifier: AUEmotionClassifier, data_dir: Path,
-                 limit: int | None = None):
-    images, labels = load_fer2013(data_dir, 'PublicTest')
+def near_copies(images: np.ndarray, reference: np.ndarray, grey_levels: float = NEAR_COPY_GREY_LEVELS,
+                chunk: int = 512) -> np.ndarray:
+    """Which `images` lie within a mean absolute difference of `grey_levels` of a `reference` face.
+
+    Compared first as 8x8 block means (their difference is never larger than
+    the pixels', so no near-copy is missed), then pixel by pixel.
+    """
+    def blocks(faces):
+        return faces.reshape(len(faces), 8, faces.shape[1] // 8, 8, faces.shape[2] // 8) \
+            .mean((2, 4)).reshape(len(faces), -1)
+
+    coarse_reference = blocks(reference.astype(np.float32))
+    flat_reference = reference.reshape(len(reference), -1).astype(np.float32)
+    found = np.zeros(len(images), bool)
+    for start in range(0, len(images), chunk):
+        batch = images[start:start + chunk].astype(np.float32)
+        coarse = cdist(blocks(batch), coarse_reference, 'cityblock') / 64
+        for row, candidates in enumerate(coarse <= grey_levels):
+            if candidates.any():
+                distance = np.abs(flat_reference[candidates] - batch[row].ravel()).mean(1)
+                found[start + row] = distance.min() <= grey_levels
+    return found
+
+
+def expected_calibration_error(confidence, correct, bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by their faces."""
+    edges = np.minimum((np.asarray(confidence) * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in range(bins):
+        inside = edges == b
+        if inside.any():
+            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(error)
+
+
+def acting_on(labels, probabilities, truth, threshold: float = EVENT_MIN_CONFIDENCE) -> dict:
+    """False alarms on FER+-neutral faces and recall of each negative emotion at `threshold`."""
+    labels = np.asarray(labels)
+    predicted = labels[probabilities.argmax(1)]
+    confidence = probabilities.max(1)
+    neutral = truth == 'neutral'
+    negative_read = np.isin(predicted, NEGATIVE)
+    result = {'threshold': threshold,
+              'neutral_faces': int(neutral.sum()),
+              'neutral_read_negative': float(negative_read[neutral].mean()),
+              'neutral_read_negative_at_threshold':
+                  float((negative_read & (confidence >= threshold))[neutral].mean())}
+    for emotion in NEGATIVE:
+        rows = truth == emotion
+        result[f'{emotion}_recall'] = float((predicted[rows] == emotion).mean())
+        result[f'{emotion}_recall_at_threshold'] = float(
+            ((predicted == emotion) & (confidence >= threshold))[rows].mean())
+    correct = predicted == truth
+    result['expected_calibration_error'] = expected_calibration_error(confidence, correct)
+    return result
+
+
+def false_alarm_curve(labels, probabilities, truth) -> list[dict]:
+    rows = []
+    for threshold in THRESHOLDS:
+        result = acting_on(labels, probabilities, truth, float(threshold))
+        rows.append({key: result[key] for key in
+                     ('threshold', 'neutral_read_negative_at_threshold', 'sad_recall_at_threshold',
+                      'fear_recall_at_threshold', 'angry_recall_at_threshold')})
+    return rows
+
+
+def plot_false_alarms(curves: dict, png: Path, threshold: float = EVENT_MIN_CONFIDENCE):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for (name, curve), style in zip(curves.items(), ('-', '--')):
+        t = [row['threshold'] for row in curve]
+        axes[0].plot(t, [row['neutral_read_negative_at_threshold'] for row in curve], 'k' + style,
+                     label=f'FER+-neutral read sad/fear/angry ({name})')
+        for emotion, colour in zip(NEGATIVE, ('tab:blue', 'tab:purple', 'tab:red')):
+            axes[0].plot(t, [row[f'{emotion}_recall_at_threshold'] for row in curve], style,
+                         color=colour, label=f'{emotion} recall ({name})')
+        axes[1].plot([row['neutral_read_negative_at_threshold'] for row in curve],
+                     [row['sad_recall_at_threshold'] for row in curve], 'tab:blue',
+                     linestyle=style, marker='.', label=name)
+    axes[0].axvline(threshold, color='grey', lw=0.8)
+    axes[0].set_xlabel('confidence threshold (event_min_confidence)')
+    axes[0].set_ylabel('share of FER+ PublicTest faces')
+    axes[0].legend(fontsize=6)
+    axes[1].set_xlabel('false alarms: FER+-neutral faces read sad/fear/angry')
+    axes[1].set_ylabel('FER+-sad faces read sad')
+    axes[1].set_title('each point a threshold', fontsize=9)
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def cross_fitted_probabilities(classifier: AUEmotionClassifier, vectors, truth, seed: int = 0):
+    """Each half of the faces through a copy of the classifier calibrated on the other half."""
+    halves = np.array_split(np.random.default_rng(seed).permutation(len(vectors)), 2)
+    probabilities = np.zeros((len(vectors), len(classifier.labels)), np.float32)
+    for test, fit in (halves, halves[::-1]):
+        half = AUEmotionClassifier(classifier.au_codes, classifier.n_neighbors, classifier.metric)
+        half.fit(classifier.points, classifier.point_labels).calibrate(vectors[fit], truth[fit])
+        probabilities[test] = half.predict_proba(vectors[test])
+    return probabilities
+
+
+def evaluate_publictest(model: AUModel, classifier: AUEmotionClassifier, data_dir: Path,
+                        limit: int | None = None):
+    images, fer_labels = load_fer2013(data_dir, 'PublicTest')
+    _, majority = load_ferplus(data_dir, 'PublicTest')
     if limit:
-        images, labels = images[:limit], labels[:limit]
-    predicted = classifier.predict(model.predict_proba(images))
-    return scores(np.array(FER_CLASSES)[labels], predicted, FER_CLASSES)
+        images, fer_labels, majority = images[:limit], fer_labels[:limit], majority[:limit]
+    vectors = model.predict_proba(images)
+    labels = np.asarray(classifier.labels)
+    probabilities = classifier.predict_proba(vectors)
+    predicted = labels[probabilities.argmax(1)]
+    rated = majority >= 0
+    truth = np.array(FER_CLASSES)[majority[rated]]
+    copies = near_copies(images, load_fer2013(data_dir, 'Training')[0])
+    ferplus = scores(truth, predicted[rated], FER_CLASSES)
+    ferplus['without_near_copies'] = {
+        'faces': int((~copies[rated]).sum()),
+        'accuracy': float(accuracy_score(truth[~copies[rated]], predicted[rated][~copies[rated]])),
+        'near_copies': int(copies[rated].sum()),
+        'accuracy_on_near_copies': float(accuracy_score(truth[copies[rated]],
+                                                         predicted[rated][copies[rated]]))
+        if copies[rated].any() else None}
+    vote_shares = classifier.vote_shares(vectors[rated])
+    cross_fitted = cross_fitted_probabilities(classifier, vectors[rated], truth) \
+        if classifier.calibrated else probabilities[rated]
+    curves = {'shipped': false_alarm_curve(labels, probabilities[rated], truth),
+              'uncalibrated': false_alarm_curve(labels, vote_shares, truth)}
+    fer2013 = scores(np.array(FER_CLASSES)[fer_labels], predicted, FER_CLASSES)
+    fer2013['ferplus_majority_as_reading'] = float((majority[rated] == fer_labels[rated]).mean())
+    return {
+        'ferplus_majority': ferplus,
+        'fer2013_labels': fer2013,
+        'acting_on': {
+            'shipped': acting_on(labels, probabilities[rated], truth),
+            'uncalibrated': acting_on(labels, vote_shares, truth),
+            'cross_fitted': {**acting_on(labels, cross_fitted, truth), 'accuracy': float(
+                accuracy_score(truth, labels[cross_fitted.argmax(1)]))},
+            'calibration': {'temperature': classifier.temperature,
+                            'label_bias': classifier.label_bias},
+        },
+        'false_alarm_curve': curves,
+    }
 
 
 def evaluate_ckplus(model: AUModel, classifier: AUEmotionClassifier, data_dir: Path,
@@ -79,7 +247,8 @@ def evaluate_ckplus(model: AUModel, classifier: AUEmotionClassifier, data_dir: P
     predicted = np.empty_like(truth)
     for train_rows, test_rows in subject_folds(subjects, folds, seed):
         fold_classifier = AUEmotionClassifier(classifier.au_codes, classifier.n_neighbors,
-                                              classifier.metric)
+                                              classifier.metric, classifier.temperature,
+                                              classifier.label_bias)
         fold_classifier.fit(np.concatenate([classifier.points, vectors[train_rows]]),
                             np.concatenate([classifier.point_labels, truth[train_rows]]))
         predicted[test_rows] = fold_classifier.predict(vectors[test_rows])
@@ -102,22 +271,35 @@ def main(argv=None):
 
     model = AUModel(args.model, max_batch=256)
     classifier = AUEmotionClassifier.load(args.classifier, model.au_codes)
+    publictest = evaluate_publictest(model, classifier, args.data, args.limit)
     report = {
         'command': ' '.join(['python -m emotion_ros.training.evaluate_emotions',
                              *(sys.argv[1:] if argv is None else argv)]),
         'classifier': {'points': int(len(classifier.points)), 'k': classifier.n_neighbors,
                        'metric': classifier.metric},
-        'fer2013_publictest': evaluate_fer(model, classifier, args.data, args.limit),
+        'publictest': publictest,
         'ckplus_subject_cv': evaluate_ckplus(model, classifier, args.data, args.folds),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'metrics.json').write_text(json.dumps(report, indent=2) + '\n')
-    plot_confusion(report['fer2013_publictest'], 'FER2013 PublicTest',
+    plot_confusion(publictest['ferplus_majority'], 'FER+ majority, PublicTest',
+                   args.out / 'confusion_ferplus.png')
+    plot_confusion(publictest['fer2013_labels'], 'FER2013 labels, PublicTest',
                    args.out / 'confusion_fer2013.png')
     plot_confusion(report['ckplus_subject_cv'], 'CK+ subject CV', args.out / 'confusion_ckplus.png')
-    for name in ('fer2013_publictest', 'ckplus_subject_cv'):
-        print(f"{name}: accuracy {report[name]['accuracy']:.3f}, "
-              f"macro F1 {report[name]['macro_f1']:.3f} ({report[name]['faces']} faces)")
+    plot_false_alarms(publictest['false_alarm_curve'], args.out / 'false_alarms.png')
+    ferplus, acting = publictest['ferplus_majority'], publictest['acting_on']['shipped']
+    print(f"FER+ majority: accuracy {ferplus['accuracy']:.3f}, macro F1 {ferplus['macro_f1']:.3f} "
+          f"({ferplus['faces']} faces; {ferplus['without_near_copies']['accuracy']:.3f} without "
+          f"near-copies of Training faces)")
+    fer2013 = publictest['fer2013_labels']
+    print(f"FER2013 labels: accuracy {fer2013['accuracy']:.3f} (the FER+ majority itself: "
+          f"{fer2013['ferplus_majority_as_reading']:.3f})")
+    print(f"FER+-neutral read sad/fear/angry: {acting['neutral_read_negative']:.1%}, "
+          f"{acting['neutral_read_negative_at_threshold']:.1%} with confidence >= "
+          f"{acting['threshold']}; FER+-sad read sad: {acting['sad_recall']:.1%}")
+    ckplus = report['ckplus_subject_cv']
+    print(f"CK+ subject CV: accuracy {ckplus['accuracy']:.3f}, macro F1 {ckplus['macro_f1']:.3f}")
     print(f'written to {args.out}')
 
 

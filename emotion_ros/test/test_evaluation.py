@@ -1,0 +1,51 @@
+"""The emotion evaluation's measures, on real FER2013 faces and on hand-made readings."""
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+
+from emotion_ros.training.data import load_fer2013
+from emotion_ros.training.evaluate_emotions import (acting_on, expected_calibration_error,
+                                                     near_copies)
+
+
+def test_near_copies_are_found_and_other_faces_are_not():
+    train, _ = load_fer2013(SHARED_DATA, 'Training')
+    reference = train[:2000]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(reference[:5].astype(int) + rng.integers(-2, 3, reference[:5].shape), 0, 255)
+    brighter = np.clip(reference[5:10].astype(int) + 12, 0, 255)
+    others = train[5000:5005]                         # other photos of the same data set
+    found = near_copies(np.concatenate([reference[:5], noisy, brighter, others]).astype(np.uint8),
+                        reference)
+    assert list(found) == [True] * 10 + [False] * 10
+
+
+def test_false_alarms_and_recall_at_the_event_threshold():
+    labels = ('angry', 'fear', 'happy', 'neutral', 'sad')
+    readings = {    # truth: (reading, confidence)
+        'neutral': [('neutral', 0.9), ('sad', 0.6), ('sad', 0.4), ('happy', 0.7)],
+        'sad': [('sad', 0.8), ('sad', 0.45), ('neutral', 0.6)],
+        'fear': [('fear', 0.55)],
+        'angry': [('neutral', 0.5)],
+    }
+    truth, probabilities = [], []
+    for true, faces in readings.items():
+        for reading, confidence in faces:
+            row = np.full(len(labels), (1 - confidence) / (len(labels) - 1))
+            row[labels.index(reading)] = confidence
+            truth.append(true)
+            probabilities.append(row)
+    result = acting_on(labels, np.array(probabilities), np.array(truth), threshold=0.5)
+    assert result['neutral_faces'] == 4
+    assert result['neutral_read_negative'] == pytest.approx(2 / 4)
+    assert result['neutral_read_negative_at_threshold'] == pytest.approx(1 / 4)
+    assert result['sad_recall'] == pytest.approx(2 / 3)
+    assert result['sad_recall_at_threshold'] == pytest.approx(1 / 3)
+    assert result['fear_recall_at_threshold'] == 1 and result['angry_recall'] == 0
+
+
+def test_expected_calibration_error():
+    confidence = np.array([0.9] * 10 + [0.6] * 10)
+    correct = np.array([True] * 9 + [False] + [True] * 6 + [False] * 4)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.0)
+    assert expected_calibration_error(confidence, ~correct) == pytest.approx(0.5 * 0.8 + 0.5 * 0.2)
