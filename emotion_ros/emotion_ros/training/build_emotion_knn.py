@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import AUEmotionClassifier
-from .data import FER_CLASSES, load_fer2013, load_ferplus
+from .data import FER_CLASSES, load_ferplus_faces
 from .train import DEFAULT_DATA, REPO
 
 K_CANDIDATES = (5, 11, 21, 41, 81, 161)
@@ -32,12 +32,11 @@ METRICS = ('euclidean', 'manhattan')
 
 def ferplus_au_vectors(model: AUModel, data_dir: Path, split: str, limit: int | None = None):
     """AU vectors and FER+ majority emotion names of the faces of `split` that have one."""
-    images, _ = load_fer2013(data_dir, split)
-    _, majority = load_ferplus(data_dir, split)
-    rows = np.flatnonzero(majority >= 0)
+    images, _, majority = load_ferplus_faces(data_dir, split)
     if limit:
-        rows = np.sort(np.random.default_rng(0).permutation(rows)[:limit])
-    return model.predict_proba(images[rows]), np.array(FER_CLASSES)[majority[rows]]
+        rows = np.sort(np.random.default_rng(0).permutation(len(images))[:limit])
+        images, majority = images[rows], majority[rows]
+    return model.predict_proba(images), np.array(FER_CLASSES)[majority]
 
 
 def main(argv=None):

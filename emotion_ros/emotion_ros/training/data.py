@@ -55,6 +55,14 @@ def load_ferplus(data_dir, split: str):
     return np.maximum(votes, 0), majority
 
 
+def load_ferplus_faces(data_dir, split: str):
+    """The FER2013 faces of `split` that have a FER+ majority emotion: (images, votes, majority)."""
+    images, _ = load_fer2013(data_dir, split)
+    votes, majority = load_ferplus(data_dir, split)
+    rated = majority >= 0
+    return images[rated], votes[rated], majority[rated]
+
+
 def vote_distribution(votes: np.ndarray) -> np.ndarray:
     """Training targets from FER+ counts: single votes dropped as noise (as FER+'s own code
     does), the rest normalised to sum to 1 (the paper's probability / cross-entropy target)."""

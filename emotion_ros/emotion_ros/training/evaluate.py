@@ -29,8 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel, model_input
-from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplus, select,
-                   subject_folds)
+from .data import AU_CODES, FER_CLASSES, load_ckplus, load_ferplus_faces, select, subject_folds
 from .train import DEFAULT_BASE, DEFAULT_DATA, REPO, fer_features, load_base, train_au
 
 FER_COPIES = 2      # as train_au's default, the shipped model's recipe
@@ -84,18 +83,11 @@ def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: i
     return ckplus, probabilities, fold_of
 
 
-def rated_faces(data_dir: Path, split: str):
-    """FER2013 faces of `split` that have a FER+ majority emotion, and that majority."""
-    images, _ = load_fer2013(data_dir, split)
-    _, majority = load_ferplus(data_dir, split)
-    return images[majority >= 0], majority[majority >= 0]
-
-
 def emotion_probe(data_dir: Path, model_dir: Path, limit: int | None = None):
     """Logistic regression from AU vectors to the FER+ majority (7 emotions): PublicTest accuracy."""
     model = AUModel(model_dir, max_batch=256)
-    train_x, train_y = rated_faces(data_dir, 'Training')
-    test_x, test_y = rated_faces(data_dir, 'PublicTest')
+    train_x, _, train_y = load_ferplus_faces(data_dir, 'Training')
+    test_x, _, test_y = load_ferplus_faces(data_dir, 'PublicTest')
     if limit:
         train_x, train_y = train_x[::len(train_x) // limit], train_y[::len(train_y) // limit]
         test_x, test_y = test_x[::len(test_x) // limit], test_y[::len(test_y) // limit]

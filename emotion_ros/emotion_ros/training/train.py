@@ -25,7 +25,7 @@ import numpy as np
 
 from ..au_model import model_input
 from .augment import augment_faces
-from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplus, select,
+from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplus_faces, select,
                    vote_distribution)
 
 REPO = Path(__file__).resolve().parents[3]
@@ -125,14 +125,13 @@ def expression_targets(data_dir: Path, split: str, labels: str):
     """(faces, targets [N,7]) for stage 1: 'ferplus' gives the FER+ vote distribution of each face
     whose FER+ majority is one of the 7 emotions on the training split and that majority (one-hot)
     on the validation split; 'fer2013' the data set's own labels, one-hot."""
-    images, fer_labels = load_fer2013(data_dir, split)
     if labels == 'fer2013':
+        images, fer_labels = load_fer2013(data_dir, split)
         return images, np.eye(len(FER_CLASSES), dtype=np.float32)[fer_labels]
-    votes, majority = load_ferplus(data_dir, split)
-    keep = majority >= 0
+    images, votes, majority = load_ferplus_faces(data_dir, split)
     targets = vote_distribution(votes) if split == 'Training' else \
         np.eye(len(FER_CLASSES), dtype=np.float32)[majority]
-    return images[keep], targets[keep]
+    return images, targets
 
 
 def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed: int = 1,
