@@ -7,30 +7,43 @@
    other folds' subjects (plus FER2013 Training with FER+ votes) exactly as the shipped model
    was, and predicts the held-out subjects. Per-AU F1, precision, recall
    (presence at probability >= 0.5) and ROC AUC over all out-of-fold
-   predictions, and their means over every AU (none dropped).
-2. Emotion probe: the shipped model's AU vectors of FER2013 Training fit a
+   predictions, and their means over every AU (none dropped); F1 with 95%
+   intervals from resampling subjects.
+2. The CK+ chain with nothing of the held-out subjects in it: each fold's
+   AU model, and a k-NN (the shipped k, metric and calibration) over that
+   model's vectors of the FER+ Training faces and the other folds' CK+
+   faces, read the held-out faces' emotions (evaluate_emotions' CK+ figure
+   uses the shipped AU model, trained on every CK+ subject).
+3. Emotion probe: the shipped model's AU vectors of FER2013 Training fit a
    logistic regression to the FER+ majority; its accuracy on PublicTest
    (FER+ majority) says how well the AU vector alone separates the 7
-   emotions (what the k-NN stage relies on).
+   emotions (what the k-NN stage relies on); also without the PublicTest
+   faces that are near-copies of Training faces.
 
-Writes metrics.json and au_f1.png to --out; fold predictions are kept in
---work so an interrupted run resumes.
+Writes metrics.json and au_f1.png to --out; fold results are kept in
+--work so an interrupted run resumes, with the configuration that made
+them (base and classifier file hashes, folds, epochs, seed): a run with
+another configuration refuses them.
 """
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (accuracy_score, f1_score, precision_score, recall_score,
-                             roc_auc_score)
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel, model_input
+from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .data import AU_CODES, FER_CLASSES, load_ckplus, load_ferplus_faces, select, subject_folds
-from .train import DEFAULT_BASE, DEFAULT_DATA, REPO, fer_features, load_base, train_au
+from .evaluate_emotions import SELECTION, figure_text, near_copies, scores
+from .intervals import bootstrap_interval
+from .train import (DEFAULT_BASE, DEFAULT_DATA, REPO, base_features, fer_features, load_base,
+                    train_au)
 
 FER_COPIES = 2      # as train_au's default, the shipped model's recipe
 
@@ -53,38 +66,114 @@ def au_metrics(truth: np.ndarray, probabilities: np.ndarray, au_codes, threshold
     return per_au, means
 
 
-def cross_validate(data_dir: Path, base: Path, work: Path, folds: int, epochs: int, seed: int,
-                   limit: int | None = None):
-    """Out-of-fold AU probabilities for every CK+ image, and the fold of each."""
+def fold_configuration(base: Path, classifier: Path, folds: int, epochs: int, seed: int,
+                       limit: int | None) -> str:
+    """What a cached fold depends on, as JSON: a fold file made otherwise is stale."""
+    return json.dumps({'base_sha256': file_sha256(base), 'classifier_sha256': file_sha256(classifier),
+                       'folds': folds, 'epochs': epochs, 'seed': seed, 'limit': limit,
+                       'fer_copies': FER_COPIES, 'au_codes': list(AU_CODES)}, sort_keys=True)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class NeighbourhoodFeatures:
+    """The frozen base's features of the faces a fold's k-NN is built from and reads (FER+-rated
+    Training faces, every CK+ face), each with its mirror image: computed once, then each fold's
+    AU layer turns them into that fold's AU vectors, mirror-averaged as the shipped model is."""
+
+    def __init__(self, base, data_dir: Path, ckplus: dict, limit: int | None = None):
+        images, _, majority = load_ferplus_faces(data_dir, 'Training')
+        if limit:
+            images, majority = images[::len(images) // limit], majority[::len(majority) // limit]
+        self.fer_labels = np.array(FER_CLASSES)[majority]
+        self.fer = self._features(base, images)
+        self.ckplus = self._features(base, ckplus['images'])
+
+    @staticmethod
+    def _features(base, images):
+        return [base_features(base, faces).reshape(len(faces), -1)
+                for faces in (images, images[:, :, ::-1].copy())]
+
+    @staticmethod
+    def au_vectors(model, features) -> np.ndarray:
+        """What the fold model's AU layer (dense + sigmoid on the flattened features) gives."""
+        weights, bias = model.get_layer('au').get_weights()
+        return np.mean([1 / (1 + np.exp(-(f @ weights + bias))) for f in features], axis=0)
+
+
+def fold_chain(model, neighbourhood: NeighbourhoodFeatures, shipped: AUEmotionClassifier,
+               ckplus: dict, train_rows, test_rows) -> np.ndarray:
+    """The held-out faces' emotions through the fold's own AU model and a k-NN (the shipped k,
+    metric and calibration) over the fold model's vectors of the FER+ faces and of the other
+    folds' CK+ faces: the chain with nothing of the held-out subjects in it. '' where the CK+
+    face has no FER2013 emotion (contempt)."""
+    ck_vectors = NeighbourhoodFeatures.au_vectors(model, [f for f in neighbourhood.ckplus])
+    emotions = ckplus['emotions']
+    known = train_rows[emotions[train_rows] >= 0]
+    classifier = AUEmotionClassifier(shipped.au_codes, shipped.n_neighbors, shipped.metric,
+                                     shipped.temperature, shipped.label_bias)
+    classifier.fit(np.concatenate([NeighbourhoodFeatures.au_vectors(model, neighbourhood.fer),
+                                   ck_vectors[known]]),
+                   np.concatenate([neighbourhood.fer_labels, np.array(FER_CLASSES)[emotions[known]]]))
+    predicted = np.full(len(test_rows), '', dtype=object)
+    rated = emotions[test_rows] >= 0
+    predicted[rated] = classifier.predict(ck_vectors[test_rows][rated])
+    return predicted.astype(str)
+
+
+def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path, folds: int,
+                   epochs: int, seed: int, limit: int | None = None):
+    """Out-of-fold AU probabilities and chain emotions for every CK+ image, and the fold of each.
+
+    Fold results are cached in `work` with the configuration that made them;
+    a cached fold made with another base, classifier or setting is refused.
+    """
     ckplus = load_ckplus(data_dir)
     if limit:
         ckplus = select(ckplus, np.arange(0, len(ckplus['images']), max(1, len(ckplus['images']) // limit)))
-    # The FER half of stage 2 is the same for every fold: its features once.
-    fer_data = None
+    configuration = fold_configuration(base, classifier_path, folds, epochs, seed, limit)
+    shipped = AUEmotionClassifier.load(classifier_path, AU_CODES)
+    # The FER half of stage 2 and the k-NN's features are the same for every fold: once.
+    fer_data = neighbourhood = None
     probabilities = np.zeros_like(ckplus['au'])
+    chain = np.full(len(ckplus['au']), '', dtype=object)
     fold_of = np.zeros(len(ckplus['au']), int)
     for fold, (train_rows, test_rows) in enumerate(subject_folds(ckplus['subjects'], folds, seed)):
         assert not set(ckplus['subjects'][train_rows]) & set(ckplus['subjects'][test_rows])
         saved = work / f'fold{fold}.npz'
         if saved.is_file():
-            fold_probabilities = np.load(saved)['probabilities']
+            with np.load(saved) as cached:
+                if 'configuration' not in cached or str(cached['configuration']) != configuration \
+                        or not np.array_equal(cached['rows'], test_rows):
+                    raise SystemExit(f'{saved} was made with another configuration than this run\'s '
+                                     f'({configuration}): delete {work} or pass another --work')
+                fold_probabilities, fold_chain_labels = cached['probabilities'], cached['chain']
         else:
             print(f'fold {fold + 1}/{folds}: training on {len(set(ckplus["subjects"][train_rows]))} '
                   f'subjects, testing on {len(set(ckplus["subjects"][test_rows]))}', flush=True)
-            fer_data = fer_data or fer_features(load_base(base), data_dir, FER_COPIES, seed, limit)
+            if fer_data is None:
+                frozen = load_base(base)
+                fer_data = fer_features(frozen, data_dir, FER_COPIES, seed, limit)
+                neighbourhood = NeighbourhoodFeatures(frozen, data_dir, ckplus, limit)
             model = train_au(data_dir, base, work / f'fold{fold}', epochs,
                              ckplus=select(ckplus, train_rows), fer_copies=FER_COPIES, seed=seed,
                              limit=limit, fer_data=fer_data, verbose=0)
             faces = model_input(ckplus['images'][test_rows], int(model.input.shape[1]))
             fold_probabilities = model.predict(faces, verbose=0)['au']
-            np.savez(saved, probabilities=fold_probabilities, rows=test_rows)
+            fold_chain_labels = fold_chain(model, neighbourhood, shipped, ckplus, train_rows, test_rows)
+            np.savez(saved, probabilities=fold_probabilities, rows=test_rows, chain=fold_chain_labels,
+                     configuration=configuration)
         probabilities[test_rows] = fold_probabilities
+        chain[test_rows] = fold_chain_labels
         fold_of[test_rows] = fold
-    return ckplus, probabilities, fold_of
+    return ckplus, probabilities, chain.astype(str), fold_of
 
 
 def emotion_probe(data_dir: Path, model_dir: Path, limit: int | None = None):
-    """Logistic regression from AU vectors to the FER+ majority (7 emotions): PublicTest accuracy."""
+    """Logistic regression from AU vectors to the FER+ majority (7 emotions): PublicTest
+    accuracy, on all faces and on those without a near-copy among the Training faces."""
     model = AUModel(model_dir, max_batch=256)
     train_x, _, train_y = load_ferplus_faces(data_dir, 'Training')
     test_x, _, test_y = load_ferplus_faces(data_dir, 'PublicTest')
@@ -93,11 +182,30 @@ def emotion_probe(data_dir: Path, model_dir: Path, limit: int | None = None):
         test_x, test_y = test_x[::len(test_x) // limit], test_y[::len(test_y) // limit]
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     probe.fit(model.predict_proba(train_x), train_y)
-    predicted = probe.predict(model.predict_proba(test_x))
-    return {'accuracy': float(accuracy_score(test_y, predicted)),
-            'macro_f1': float(f1_score(test_y, predicted, average='macro')),
-            'classes': list(FER_CLASSES), 'train_images': int(len(train_x)),
-            'test_images': int(len(test_x))}
+    names = np.array(FER_CLASSES)
+    truth, predicted = names[test_y], names[probe.predict(model.predict_proba(test_x))]
+    clean = ~near_copies(test_x, train_x)
+    return {**scores(truth, predicted, FER_CLASSES),
+            'without_near_copies': {**scores(truth[clean], predicted[clean], FER_CLASSES),
+                                    'near_copies': int((~clean).sum())},
+            'train_images': int(len(train_x))}
+
+
+def au_f1_intervals(truth: np.ndarray, probabilities: np.ndarray, subjects, au_codes,
+                    threshold: float = 0.5) -> dict:
+    """95% intervals of each AU's F1 and of their mean, resampling whole subjects."""
+    present = truth > 0.5
+
+    def f1_of(rows):
+        predicted, actual = probabilities[rows] >= threshold, present[rows]
+        tp = (predicted & actual).sum(0)
+        wrong = (predicted != actual).sum(0)
+        return np.where(2 * tp + wrong > 0, 2 * tp / np.maximum(2 * tp + wrong, 1), 0.0)
+
+    intervals = {f'AU{code}': bootstrap_interval(lambda rows, i=i: f1_of(rows)[i], len(truth), subjects)
+                 for i, code in enumerate(au_codes)}
+    intervals['mean'] = bootstrap_interval(lambda rows: f1_of(rows).mean(), len(truth), subjects)
+    return intervals
 
 
 def plot_per_au(per_au: dict, means: dict, png: Path):
@@ -125,6 +233,8 @@ def main(argv=None):
     parser.add_argument('--data', type=Path, default=DEFAULT_DATA)
     parser.add_argument('--base', type=Path, default=DEFAULT_BASE, help='stage-1 model')
     parser.add_argument('--model', type=Path, default=SHIPPED_MODEL_DIR, help='model for the probe')
+    parser.add_argument('--classifier', type=Path, default=SHIPPED_CLASSIFIER_PATH,
+                        help='k-NN whose k, metric and calibration the CK+ chain uses')
     parser.add_argument('--out', type=Path, default=REPO / 'results' / 'au_evaluation')
     parser.add_argument('--work', type=Path, default=REPO / 'runs' / 'au_cv')
     parser.add_argument('--folds', type=int, default=5)
@@ -135,30 +245,48 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
 
-    ckplus, probabilities, fold_of = cross_validate(args.data, args.base, args.work, args.folds,
-                                                    args.epochs, args.seed, args.limit)
+    ckplus, probabilities, chain, fold_of = cross_validate(
+        args.data, args.base, args.classifier, args.work, args.folds, args.epochs, args.seed, args.limit)
     per_au, means = au_metrics(ckplus['au'], probabilities, AU_CODES)
+    intervals = au_f1_intervals(ckplus['au'], probabilities, ckplus['subjects'], AU_CODES)
+    for name, interval in intervals.items():
+        (per_au[name] if name in per_au else means)['f1_interval_95'] = interval
     fold_f1 = [au_metrics(ckplus['au'][fold_of == k], probabilities[fold_of == k], AU_CODES)[1]['f1']
                for k in range(args.folds)]
+    rated = chain != ''
+    chain_truth = np.array(FER_CLASSES)[ckplus['emotions'][rated]]
+    chain_scores = scores(chain_truth, chain[rated], [c for c in FER_CLASSES if c in set(chain_truth)],
+                          groups=ckplus['subjects'][rated])
     probe = emotion_probe(args.data, args.model, args.limit)
     report = {
         'command': ' '.join(['python -m emotion_ros.training.evaluate', *(sys.argv[1:] if argv is None else argv)]),
+        'selection': SELECTION,
         'ckplus_cv': {'folds': args.folds, 'split': 'by subject (GroupKFold)',
                       'images': int(len(probabilities)),
                       'subjects': int(len(set(ckplus['subjects']))), 'threshold': 0.5,
                       'stage2_epochs': args.epochs,
                       'mean': means, 'fold_mean_f1': fold_f1, 'per_au': per_au},
+        'ckplus_chain_au_model_held_out': {
+            **chain_scores, 'subjects': int(len(set(ckplus['subjects'][rated]))),
+            'how': 'per fold: the fold\'s AU model (trained without the held-out subjects) and a '
+                   'k-NN over its vectors of the FER+ Training faces and the other folds\' CK+ faces'},
         'ferplus_emotion_probe': probe,
     }
     (args.out / 'metrics.json').write_text(json.dumps(report, indent=2) + '\n')
     plot_per_au(per_au, means, args.out / 'au_f1.png')
-    print(f"CK+ {args.folds}-fold subject CV: mean F1 {means['f1']:.3f}, precision "
-          f"{means['precision']:.3f}, recall {means['recall']:.3f}, ROC AUC {means['roc_auc']:.3f}")
+    low, high = means['f1_interval_95']
+    print(f"CK+ {args.folds}-fold subject CV: mean F1 {means['f1']:.3f} [{low:.3f}, {high:.3f}], "
+          f"precision {means['precision']:.3f}, recall {means['recall']:.3f}, ROC AUC {means['roc_auc']:.3f}")
     for name, m in per_au.items():
-        print(f"  {name:<5} F1 {m['f1']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}  "
-              f"AUC {m['roc_auc'] if m['roc_auc'] is None else round(m['roc_auc'], 3)}  (n={m['positives']})")
-    print(f"FER+ PublicTest, logistic probe on the AU vector: accuracy {probe['accuracy']:.3f}, "
-          f"macro F1 {probe['macro_f1']:.3f}")
+        low, high = m['f1_interval_95']
+        print(f"  {name:<5} F1 {m['f1']:.3f} [{low:.3f}, {high:.3f}]  P {m['precision']:.3f}  "
+              f"R {m['recall']:.3f}  AUC {m['roc_auc'] if m['roc_auc'] is None else round(m['roc_auc'], 3)}"
+              f"  (n={m['positives']})")
+    print(f"CK+ chain, AU model and k-NN held out per fold: accuracy {figure_text(chain_scores)}, "
+          f"macro F1 {figure_text(chain_scores, 'macro_f1')}")
+    print(f"FER+ PublicTest, logistic probe on the AU vector: accuracy {figure_text(probe)}; without "
+          f"{probe['without_near_copies']['near_copies']} near-copies {figure_text(probe['without_near_copies'])}")
+    print(f"selection: {SELECTION}")
     print(f'written to {args.out}')
 
 

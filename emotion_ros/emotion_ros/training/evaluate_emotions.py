@@ -43,6 +43,7 @@ from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from ..sustained_emotion import EVENT_MIN_CONFIDENCE
 from .data import FER_CLASSES, load_ckplus, load_fer2013, load_ferplus, subject_folds
+from .intervals import bootstrap_interval, mean_rate
 from .train import DEFAULT_DATA, REPO
 
 NEGATIVE = ('sad', 'fear', 'angry')          # the watched emotions the shipped k-NN can give
@@ -50,12 +51,22 @@ NEAR_COPY_GREY_LEVELS = 3.0
 THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 
 
-def scores(truth, predicted, labels):
+def scores(truth, predicted, labels, groups=None):
+    """Accuracy and macro F1 (each with its 95% bootstrap interval, by `groups` when given),
+    recall of each label, confusion counts."""
     labels = list(labels)
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+
+    def macro_f1(rows):
+        return f1_score(truth[rows], predicted[rows], labels=labels, average='macro', zero_division=0)
+
+    every = np.arange(len(truth))
     return {'faces': int(len(truth)),
             'accuracy': float(accuracy_score(truth, predicted)),
-            'macro_f1': float(f1_score(truth, predicted, labels=labels, average='macro',
-                                       zero_division=0)),
+            'accuracy_interval_95': bootstrap_interval(
+                lambda rows: np.mean(truth[rows] == predicted[rows]), len(truth), groups),
+            'macro_f1': float(macro_f1(every)),
+            'macro_f1_interval_95': bootstrap_interval(macro_f1, len(truth), groups, repeats=300),
             'recall': dict(zip(labels, map(float, recall_score(truth, predicted, labels=labels,
                                                                average=None, zero_division=0)))),
             'labels': labels,
@@ -143,6 +154,20 @@ def acting_on(labels, probabilities, truth, threshold: float = EVENT_MIN_CONFIDE
     return result
 
 
+def acting_on_intervals(labels, probabilities, truth, threshold: float = EVENT_MIN_CONFIDENCE):
+    """acting_on's rates with their 95% bootstrap intervals (faces resampled)."""
+    labels = np.asarray(labels)
+    predicted = labels[probabilities.argmax(1)]
+    confident = probabilities.max(1) >= threshold
+    result = {'threshold': threshold, 'neutral_read_negative_at_threshold': mean_rate(
+        (np.isin(predicted, NEGATIVE) & confident)[truth == 'neutral'])}
+    for emotion in NEGATIVE:
+        rows = truth == emotion
+        result[f'{emotion}_recall'] = mean_rate(predicted[rows] == emotion)
+        result[f'{emotion}_recall_at_threshold'] = mean_rate(((predicted == emotion) & confident)[rows])
+    return result
+
+
 def false_alarm_curve(labels, probabilities, truth) -> list[dict]:
     rows = []
     for threshold in THRESHOLDS:
@@ -207,14 +232,13 @@ def evaluate_publictest(model: AUModel, classifier: AUEmotionClassifier, data_di
     rated = majority >= 0
     truth = np.array(FER_CLASSES)[majority[rated]]
     copies = near_copies(images, load_fer2013(data_dir, 'Training')[0])
+    clean = ~copies[rated]        # rated faces without a near-copy among the k-NN's points
     ferplus = scores(truth, predicted[rated], FER_CLASSES)
     ferplus['without_near_copies'] = {
-        'faces': int((~copies[rated]).sum()),
-        'accuracy': float(accuracy_score(truth[~copies[rated]], predicted[rated][~copies[rated]])),
+        **scores(truth[clean], predicted[rated][clean], FER_CLASSES),
         'near_copies': int(copies[rated].sum()),
-        'accuracy_on_near_copies': float(accuracy_score(truth[copies[rated]],
-                                                         predicted[rated][copies[rated]]))
-        if copies[rated].any() else None}
+        'accuracy_on_near_copies': float(accuracy_score(truth[~clean], predicted[rated][~clean]))
+        if (~clean).any() else None}
     vote_shares = classifier.vote_shares(vectors[rated])
     cross_fitted = cross_fitted_probabilities(classifier, vectors[rated], truth) \
         if classifier.calibrated else probabilities[rated]
@@ -222,11 +246,17 @@ def evaluate_publictest(model: AUModel, classifier: AUEmotionClassifier, data_di
               'uncalibrated': false_alarm_curve(labels, vote_shares, truth)}
     fer2013 = scores(np.array(FER_CLASSES)[fer_labels], predicted, FER_CLASSES)
     fer2013['ferplus_majority_as_reading'] = float((majority[rated] == fer_labels[rated]).mean())
+    fer2013['without_near_copies'] = scores(np.array(FER_CLASSES)[fer_labels[~copies]],
+                                            predicted[~copies], FER_CLASSES)
     return {
         'ferplus_majority': ferplus,
         'fer2013_labels': fer2013,
         'acting_on': {
             'shipped': acting_on(labels, probabilities[rated], truth),
+            'shipped_with_intervals': {
+                'all_faces': acting_on_intervals(labels, probabilities[rated], truth),
+                'without_near_copies': acting_on_intervals(labels, probabilities[rated][clean],
+                                                           truth[clean])},
             'uncalibrated': acting_on(labels, vote_shares, truth),
             'cross_fitted': {**acting_on(labels, cross_fitted, truth), 'accuracy': float(
                 accuracy_score(truth, labels[cross_fitted.argmax(1)]))},
@@ -253,9 +283,47 @@ def evaluate_ckplus(model: AUModel, classifier: AUEmotionClassifier, data_dir: P
                             np.concatenate([classifier.point_labels, truth[train_rows]]))
         predicted[test_rows] = fold_classifier.predict(vectors[test_rows])
     present = [label for label in FER_CLASSES if label in set(truth)]
-    result = scores(truth, predicted, present)
+    result = scores(truth, predicted, present, groups=subjects)
     result.update({'subjects': int(len(set(subjects))), 'folds': folds})
     return result
+
+
+# What chose the shipped model's settings: PublicTest figures are validation figures, not test ones.
+SELECTION = ('FER2013 PublicTest chose the stage-1 epoch kept (best FER+ majority accuracy), the '
+             "k-NN's k and metric, and fitted its calibration: every PublicTest figure here is "
+             'optimistic by the selection; the intervals are 95% bootstrap intervals (faces '
+             'resampled; CK+ by subject) and do not include that bias')
+
+
+def figure_text(figure: dict, key: str = 'accuracy') -> str:
+    low, high = figure[f'{key}_interval_95']
+    return f"{figure[key]:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def rate_text(figure: dict) -> str:
+    low, high = figure['interval_95']
+    return f"{figure['value']:.1%} [{low:.1%}, {high:.1%}]"
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The report's headline figures with their 95% intervals, all faces and near-copy-free."""
+    publictest = report['publictest']
+    ferplus, fer2013 = publictest['ferplus_majority'], publictest['fer2013_labels']
+    lines = [f"FER+ majority ({ferplus['faces']} faces): accuracy {figure_text(ferplus)}, macro F1 "
+             f"{figure_text(ferplus, 'macro_f1')}; without the {ferplus['without_near_copies']['near_copies']} "
+             f"near-copies of Training faces: {figure_text(ferplus['without_near_copies'])}",
+             f"FER2013 labels: accuracy {figure_text(fer2013)}, without near-copies "
+             f"{figure_text(fer2013['without_near_copies'])} (the FER+ majority itself: "
+             f"{fer2013['ferplus_majority_as_reading']:.3f})"]
+    for subset, acting in publictest['acting_on']['shipped_with_intervals'].items():
+        lines.append(f"{subset}: FER+-neutral read sad/fear/angry with confidence >= "
+                     f"{acting['threshold']}: {rate_text(acting['neutral_read_negative_at_threshold'])}; "
+                     f"FER+-sad read sad: {rate_text(acting['sad_recall'])}")
+    ckplus = report['ckplus_subject_cv']
+    lines.append(f"CK+ subject CV (k-NN step only held out): accuracy {figure_text(ckplus)}, macro F1 "
+                 f"{figure_text(ckplus, 'macro_f1')}")
+    lines.append(f"selection: {report['selection']}")
+    return lines
 
 
 def main(argv=None):
@@ -277,6 +345,7 @@ def main(argv=None):
                              *(sys.argv[1:] if argv is None else argv)]),
         'classifier': {'points': int(len(classifier.points)), 'k': classifier.n_neighbors,
                        'metric': classifier.metric},
+        'selection': SELECTION,
         'publictest': publictest,
         'ckplus_subject_cv': evaluate_ckplus(model, classifier, args.data, args.folds),
     }
@@ -288,18 +357,8 @@ def main(argv=None):
                    args.out / 'confusion_fer2013.png')
     plot_confusion(report['ckplus_subject_cv'], 'CK+ subject CV', args.out / 'confusion_ckplus.png')
     plot_false_alarms(publictest['false_alarm_curve'], args.out / 'false_alarms.png')
-    ferplus, acting = publictest['ferplus_majority'], publictest['acting_on']['shipped']
-    print(f"FER+ majority: accuracy {ferplus['accuracy']:.3f}, macro F1 {ferplus['macro_f1']:.3f} "
-          f"({ferplus['faces']} faces; {ferplus['without_near_copies']['accuracy']:.3f} without "
-          f"near-copies of Training faces)")
-    fer2013 = publictest['fer2013_labels']
-    print(f"FER2013 labels: accuracy {fer2013['accuracy']:.3f} (the FER+ majority itself: "
-          f"{fer2013['ferplus_majority_as_reading']:.3f})")
-    print(f"FER+-neutral read sad/fear/angry: {acting['neutral_read_negative']:.1%}, "
-          f"{acting['neutral_read_negative_at_threshold']:.1%} with confidence >= "
-          f"{acting['threshold']}; FER+-sad read sad: {acting['sad_recall']:.1%}")
-    ckplus = report['ckplus_subject_cv']
-    print(f"CK+ subject CV: accuracy {ckplus['accuracy']:.3f}, macro F1 {ckplus['macro_f1']:.3f}")
+    for line in summary_lines(report):
+        print(line)
     print(f'written to {args.out}')
 
 
