@@ -11,13 +11,37 @@ of ByteTrack's two thresholds). A track survives
 few frames keeps its id; after that it is forgotten and a face that
 comes back gets a new id. Time, not frame count, drives the memory,
 since camera rates vary.
+
+Ids come from an iterator the tracker is given: a node keeps one for its
+whole run (run_face_ids) and hands it to every tracker it creates, so a
+reconfigure does not start the ids again at 1.
 """
+import itertools
+import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .face_detection import box_iou
+
+
+FACE_ID_LIMIT = 2 ** 32       # Face.id is a uint32; 0 means no id
+RUN_IDS_PER_SECOND = 10
+
+
+def run_face_ids(start_time: float | None = None) -> Iterator[int]:
+    """Track ids for one run of a node, unique across its runs: counting up from its start
+    time (wall clock, default now) in tenths of a second, modulo 2**32 - 1 and skipping 0.
+
+    A run starts above every id an earlier run gave unless that run gave more than
+    RUN_IDS_PER_SECOND new ids a second on average over its life; the start values wrap
+    after 2**32 / 10 s, 13.6 years. Wall time, not ROS time: a sim clock restarts with
+    every bag played.
+    """
+    start = int((time.time() if start_time is None else start_time) * RUN_IDS_PER_SECOND)
+    return (1 + (start + n) % (FACE_ID_LIMIT - 1) for n in itertools.count())
 
 
 @dataclass
@@ -40,17 +64,19 @@ class FaceTracker:
     max_size_change: a detection whose size (sqrt(w*h)) differs from the
         track's by more than this factor never continues it, so a weak false
         detection near where a face just left cannot take over its track.
+    ids: where new tracks take their ids; default 1, 2, 3, ...
     """
 
     def __init__(self, min_iou: float = 0.2, max_centre_distance: float = 0.6,
-                 max_age: float = 1.0, min_new_score: float = 0.7, max_size_change: float = 1.5):
+                 max_age: float = 1.0, min_new_score: float = 0.7, max_size_change: float = 1.5,
+                 ids: Iterator[int] | None = None):
         self.min_iou = min_iou
         self.max_size_change = max_size_change
         self.min_new_score = min_new_score
         self.max_centre_distance = max_centre_distance
         self.max_age = max_age
         self.tracks: list[Track] = []
-        self._next_id = 1
+        self._ids = itertools.count(1) if ids is None else ids
 
     def reset(self):
         """Forget every track; ids keep counting up so none is reused."""
@@ -89,8 +115,7 @@ class FaceTracker:
         for col in sorted(unmatched):
             if scores[col] < self.min_new_score:
                 continue
-            track = Track(self._next_id, boxes[col], stamp, stamp)
-            self._next_id += 1
+            track = Track(next(self._ids), boxes[col], stamp, stamp)
             self.tracks.append(track)
             ids[col] = track.id
         return ids

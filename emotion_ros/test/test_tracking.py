@@ -7,7 +7,7 @@ from conftest import read_frames
 
 from emotion_ros.face_detection import make_detector
 from emotion_ros.face_perception import FacePerception
-from emotion_ros.tracking import FaceTracker
+from emotion_ros.tracking import FACE_ID_LIMIT, FaceTracker, run_face_ids
 
 
 def test_two_faces_moving_keep_their_ids():
@@ -47,6 +47,28 @@ def test_stamp_going_back_resets_without_reusing_ids():
     tracker = FaceTracker()
     tracker.update([[0, 0, 50, 50]], [0.9], 10.0)
     assert tracker.update([[0, 0, 50, 50]], [0.9], 1.0)[0] == 2
+
+
+def test_trackers_given_one_id_sequence_never_repeat_an_id():
+    """A node hands its run's ids to each tracker it creates (a reconfigure makes a new one)."""
+    ids = run_face_ids(start_time=1.8e9)
+    first, second = FaceTracker(ids=ids), FaceTracker(ids=ids)
+    a = first.update([[0, 0, 50, 50], [100, 0, 50, 50]], [0.9, 0.9], 0.0)
+    b = second.update([[0, 0, 50, 50]], [0.9], 0.0)
+    assert list(a) == [18 * 10 ** 9 % (FACE_ID_LIMIT - 1) + 1,
+                       18 * 10 ** 9 % (FACE_ID_LIMIT - 1) + 2]
+    assert b[0] == a[1] + 1
+
+
+def test_run_ids_fit_a_uint32_skip_0_and_start_above_an_earlier_run():
+    start = 1.8e9
+    earlier = run_face_ids(start)
+    given = [next(earlier) for _ in range(50)]           # 50 ids in the run's first 5 s
+    later = next(run_face_ids(start + 5.0))
+    assert later > max(given) and len(set(given)) == 50
+    # At the top of the uint32 range the ids wrap to 1, never 0.
+    wrapping = run_face_ids((FACE_ID_LIMIT - 3) / 10)
+    assert [next(wrapping) for _ in range(4)] == [FACE_ID_LIMIT - 2, FACE_ID_LIMIT - 1, 1, 2]
 
 
 def track_clip(frames, fps):
