@@ -11,20 +11,26 @@ from emotion_ros_msgs.msg import ActionUnitsArray, FaceActionUnits, FaceArray
 
 from .au_model import BACKENDS, AUModel
 from .image_conversion import ImageConversionError
-from .node_support import PipelineStage, run_node
+from .node_support import PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, one_of
 from .ros_messages import face_id_problem, image_msg_to_bgr
 
 MAX_CROP_PIXELS = 512 * 512
 
 PARAMETERS = {
-    'model_path': Param(''),                # model directory; '' = the shipped model
-    'backend': Param('openvino', one_of(*BACKENDS)),     # openvino or tensorflow (CPU)
-    'device': Param('CPU'),                 # openvino: CPU, GPU, NPU, MYRIAD, AUTO
-    'precision': Param('f32', one_of('f32', 'bf16', 'f16', '')),   # openvino CPU/GPU
-    'fallback_device': Param(''),           # openvino: device to use when `device` is missing
-    'presence_threshold': Param(0.5, between(0.0, 1.0)),   # probability at which an AU is present
-    'max_batch': Param(16, at_least(1)),    # most images per network call (mirror images count)
+    'model_path': Param('', description="AU model directory; '' = the model shipped in the "
+                        'package'),
+    'backend': Param('openvino', one_of(*BACKENDS), 'openvino (fastest) or tensorflow (CPU, the '
+                     'reference the model is trained in; slow to start)'),
+    'device': Param('CPU', description='openvino: CPU, GPU, NPU, MYRIAD (OpenVINO 2022.3 only), '
+                    'AUTO'),
+    'precision': Param('f32', one_of('f32', 'bf16', 'f16', ''), "openvino CPU/GPU: f32, bf16, "
+                       "f16, '' = device default"),
+    'fallback_device': Param('', description="openvino: used when `device` is missing; '' = fail"),
+    'presence_threshold': Param(0.5, between(0.0, 1.0),
+                                'probability at which an AU is listed in `present`'),
+    'max_batch': Param(16, at_least(1), 'most images per network call (a face and its mirror '
+                       'image are two)'),
 }
 
 
@@ -94,7 +100,7 @@ class AUEstimatorNode(PipelineStage):
 
 
 def main(args=None):
-    run_node(AUEstimatorNode, args)
+    run_stage(AUEstimatorNode, args)
 
 
 if __name__ == '__main__':

@@ -5,15 +5,18 @@ Publishes   emotions (emotion_ros_msgs/EmotionArray), one per AU message,
             with the image header: per face the smoothed label, the
             distribution, PSPI pain score, valence and arousal;
             emotion_events (emotion_ros_msgs/EmotionEvent): START once a
-            watched emotion has lasted `event_min_duration` s, END when it stops
-            or the face is gone for `face_timeout` s.
+            watched emotion has lasted `event_min_duration` s, END when it stops,
+            the face is gone for `face_timeout` s or the node stops. Reliable and
+            transient local (node_common.EVENTS_QOS): a behaviour node that
+            starts late still gets the START of an ongoing episode.
 When the input stops (camera or upstream node down) for `face_timeout` s,
 every face is dropped: episodes end and one empty EmotionArray says that no
-face is in view, so a stale face is never reported as present.
+face is in view, so a stale face is never reported as present. The same
+happens when the node is deactivated or shut down.
+Time is the node clock's (ROS time): under use_sim_time a paused bag stops
+the clock too, and no face times out while it stands still.
 A lifecycle node (node_support.PipelineStage).
 """
-import time
-
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceEmotion
@@ -21,20 +24,26 @@ from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, F
 from .affect import pspi, valence_arousal
 from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
-from .node_support import PipelineStage, run_node
+from .node_common import EVENTS_QOS
+from .node_support import PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import face_id_problem, stamp_to_seconds
 from .sustained_emotion import (EVENT_EMOTIONS, EVENT_MIN_CONFIDENCE, START,
                                 SustainedEmotionDetector)
 
 PARAMETERS = {
-    'classifier_path': Param(''),           # k-NN .npz; '' = the one shipped in the package
-    'half_life': Param(0.5, greater_than(0.0)),      # s, weight of the past
-    'switch_margin': Param(0.1, between(0.0, 1.0)),  # lead another emotion needs to take over
-    'face_timeout': Param(1.0, greater_than(0.0)),   # s without AUs after which a face is dropped
-    'event_emotions': Param(list(EVENT_EMOTIONS)),
-    'event_min_confidence': Param(EVENT_MIN_CONFIDENCE, between(0.0, 1.0)),
-    'event_min_duration': Param(3.0, at_least(0.0)),  # s
+    'classifier_path': Param('', description="k-NN .npz; '' = the one shipped in the package"),
+    'half_life': Param(0.5, greater_than(0.0),
+                       's: weight of the past in the smoothed distribution'),
+    'switch_margin': Param(0.1, between(0.0, 1.0),
+                           'lead another emotion needs to take over the label'),
+    'face_timeout': Param(1.0, greater_than(0.0), 's without AUs after which a face is dropped '
+                          '(ends its episode)'),
+    'event_emotions': Param(list(EVENT_EMOTIONS),
+                            description='labels whose lasting episodes get START/END events'),
+    'event_min_confidence': Param(EVENT_MIN_CONFIDENCE, between(0.0, 1.0),
+                                  'lowest smoothed confidence that counts towards an episode'),
+    'event_min_duration': Param(3.0, at_least(0.0), 's an emotion must last before a START event'),
 }
 
 
@@ -65,10 +74,10 @@ class EmotionNode(PipelineStage):
                                                  p['event_min_duration'])
         self.last_seen = {}          # face id -> stamp of its last AUs
         self.last_stamp = None       # of the last message processed
-        self.last_input = None       # time.monotonic() of the last message processed
+        self.last_input = None       # node clock time of the last message processed
         self.frame_id = ''
         self.emotions_pub = self.stage_publisher(EmotionArray, 'emotions')
-        self.events_pub = self.stage_publisher(EmotionEvent, 'emotion_events')
+        self.events_pub = self.stage_publisher(EmotionEvent, 'emotion_events', EVENTS_QOS)
         self.get_logger().info(f"k-NN {path}: {', '.join(self.classifier.labels)}; events for "
                                f"{', '.join(p['event_emotions'])} after {p['event_min_duration']} s")
 
@@ -113,7 +122,8 @@ class EmotionNode(PipelineStage):
                                       'starting afresh')
             for face_id in list(self.last_seen):
                 self._forget(face_id, stamp)
-        self.last_stamp, self.last_input, self.frame_id = stamp, time.monotonic(), msg.header.frame_id
+        self.last_stamp, self.frame_id = stamp, msg.header.frame_id
+        self.last_input = self.now_seconds()
         faces = self._valid_faces(msg)
         distributions = self.classifier.predict_proba([f.probabilities for f in faces]) \
             if faces else []
@@ -140,16 +150,27 @@ class EmotionNode(PipelineStage):
         return len(out.faces)
 
     def idle(self):
-        """No input for face_timeout s: nobody is known to be in view any more."""
+        """No input for face_timeout s (node clock): nobody is known to be in view any more."""
+        now = self.now_seconds()
         if (self.classifier is None or self.last_input is None
-                or time.monotonic() - self.last_input < self.settings['face_timeout']):
+                or now - self.last_input < self.settings['face_timeout']):
             return
         self.last_stamp = None   # whatever comes next starts a new stream
         if not self.last_seen:
             return
-        now = self.now_seconds()
         self.get_logger().warning(f"no input for {self.settings['face_timeout']} s: dropping "
                                   f'{len(self.last_seen)} face(s)')
+        self._nobody_in_view(now)
+
+    def finish(self):
+        """Stopping (deactivate, shutdown): every open episode ends and one empty EmotionArray
+        says that nobody is in view, so no consumer keeps believing in a watched face."""
+        if self.last_seen:
+            self.get_logger().info(f'stopping: dropping {len(self.last_seen)} face(s)')
+        self._nobody_in_view(self.now_seconds())
+        self.last_stamp = self.last_input = None
+
+    def _nobody_in_view(self, now):
         for face_id in list(self.last_seen):
             self._forget(face_id, now)
         out = EmotionArray()
@@ -174,7 +195,7 @@ class EmotionNode(PipelineStage):
 
 
 def main(args=None):
-    run_node(EmotionNode, args)
+    run_stage(EmotionNode, args)
 
 
 if __name__ == '__main__':

@@ -5,10 +5,10 @@ Subscribes  image (sensor_msgs/Image), or image/compressed
 Publishes   faces (emotion_ros_msgs/FaceArray), one per processed image;
             faces/debug_image (sensor_msgs/Image), only while subscribed.
 A lifecycle node (node_support.PipelineStage): it always works on the
-newest frame, drops the others and counts them on /diagnostics.
+newest frame, drops the others and counts them on /diagnostics. Track ids
+are unique over the node's run, across reconfigures, and across restarts
+(tracking.run_face_ids).
 """
-import time
-
 from emotion_ros_msgs.msg import FaceArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -17,31 +17,42 @@ from .alignment import CROP_MARGIN, CROP_SIZE
 from .face_detection import DETECTORS, make_detector
 from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
-from .node_support import PipelineStage, run_node
+from .node_support import PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, greater_than, one_of
 from .ros_messages import (bgr_to_image_msg, decode_image, face_msg, header_msg, image_msg_to_bgr,
                            stamp_to_seconds)
-from .tracking import FaceTracker
+from .tracking import FaceTracker, run_face_ids
 
 PARAMETERS = {
-    'detector': Param('blazeface', one_of(*DETECTORS)),   # blazeface | blazeface_short | haar
-    'device': Param('CPU'),                     # OpenVINO device for BlazeFace
-    'close_face_fallback': Param(True),         # blazeface: short range where full range finds none
-    'score_threshold': Param(0.5, between(0.0, 1.0)),     # lowest detection score kept
-    'new_track_score': Param(0.7, between(0.0, 1.0)),     # lowest score that starts a new track
-    'nms_threshold': Param(0.3, between(0.0, 1.0)),
-    'max_faces': Param(10, at_least(1)),
-    'min_face_size': Param(0.0, at_least(0.0)),           # px, smaller faces are dropped
-    'max_rate': Param(0.0, at_least(0.0)),                # Hz, 0 = process every frame
-    'max_image_pixels': Param(3840 * 2160, at_least(1)),  # larger images are dropped
-    'input_compressed': Param(False),
-    'input_reliability': Param('best_effort', one_of('best_effort', 'reliable')),
-    'crop_size': Param(CROP_SIZE, between(0, 512)),       # px of the aligned crops, 0 = none
-    'crop_margin': Param(CROP_MARGIN, between(0.0, 1.0)),  # border, fraction of the face size
-    'track_max_age': Param(1.0, at_least(0.0)),           # s a lost face keeps its id
-    'track_min_iou': Param(0.2, between(0.0, 1.0)),
-    'track_max_centre_distance': Param(0.6, at_least(0.0)),   # face sizes
-    'track_max_size_change': Param(1.5, greater_than(1.0)),   # factor
+    'detector': Param('blazeface', one_of(*DETECTORS), 'blazeface (full-range BlazeFace: small '
+                      'and turned faces, eye keypoints), blazeface_short (faces within ~2 m) or '
+                      'haar (OpenCV frontal cascade, no keypoints)'),
+    'device': Param('CPU', description='OpenVINO device for BlazeFace: CPU, GPU, NPU'),
+    'close_face_fallback': Param(True, description='blazeface: on frames where it finds no '
+                                 'face, the short-range model looks for one filling the picture'),
+    'score_threshold': Param(0.5, between(0.0, 1.0), 'lowest detection score kept'),
+    'new_track_score': Param(0.7, between(0.0, 1.0), 'lowest score that starts a new track'),
+    'nms_threshold': Param(0.3, between(0.0, 1.0),
+                           'IoU above which overlapping detections merge'),
+    'max_faces': Param(10, at_least(1), 'most faces per frame'),
+    'min_face_size': Param(0.0, at_least(0.0), 'px; smaller faces are dropped'),
+    'max_rate': Param(0.0, at_least(0.0), 'Hz cap on processed frames (ROS time); '
+                      '0 = every frame'),
+    'max_image_pixels': Param(3840 * 2160, at_least(1), 'larger images are dropped'),
+    'input_compressed': Param(False, description='true: subscribe image/compressed (JPEG/PNG)'),
+    'input_reliability': Param('best_effort', one_of('best_effort', 'reliable'),
+                               'best_effort (sensor data) or reliable'),
+    'crop_size': Param(CROP_SIZE, between(0, 512),
+                       'px of the aligned face crops (AU model input); 0 = none'),
+    'crop_margin': Param(CROP_MARGIN, between(0.0, 1.0),
+                         'border around the box, fraction of its size'),
+    'track_max_age': Param(1.0, at_least(0.0), 's a face may go undetected and keep its id'),
+    'track_min_iou': Param(0.2, between(0.0, 1.0),
+                           'overlap that lets a detection continue a track'),
+    'track_max_centre_distance': Param(0.6, at_least(0.0), '... or centre distance, in face '
+                                       'sizes'),
+    'track_max_size_change': Param(1.5, greater_than(1.0), '... and a face size within this '
+                                   'factor of the track\'s'),
 }
 
 
@@ -52,13 +63,16 @@ class FaceDetectorNode(PipelineStage):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
         self.perception = None
+        # One id sequence for the node's run, handed to every tracker it creates.
+        self.face_ids = run_face_ids()
 
     def configure_stage(self, p):
         detector = make_detector(p['detector'], p['score_threshold'], p['nms_threshold'],
                                  p['max_faces'], p['min_face_size'], p['device'],
                                  p['close_face_fallback'])
         tracker = FaceTracker(p['track_min_iou'], p['track_max_centre_distance'],
-                              p['track_max_age'], p['new_track_score'], p['track_max_size_change'])
+                              p['track_max_age'], p['new_track_score'], p['track_max_size_change'],
+                              self.face_ids)
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'])
         self.last_processed = -float('inf')
         self.faces_pub = self.stage_publisher(FaceArray, 'faces')
@@ -91,9 +105,10 @@ class FaceDetectorNode(PipelineStage):
                 'tracked faces': len(tracks)}
 
     def process(self, msg):
-        now = time.monotonic()
+        now = self.now_seconds()
         max_rate = self.settings['max_rate']
-        if max_rate > 0 and now - self.last_processed < 1.0 / max_rate:
+        # A clock that went back (a bag played again) does not hold the input up.
+        if max_rate > 0 and 0 <= now - self.last_processed < 1.0 / max_rate:
             return None
         self.last_processed = now
         try:
@@ -117,7 +132,7 @@ class FaceDetectorNode(PipelineStage):
 
 
 def main(args=None):
-    run_node(FaceDetectorNode, args)
+    run_stage(FaceDetectorNode, args)
 
 
 if __name__ == '__main__':

@@ -1,11 +1,15 @@
-"""What every emotion_ros node shares: checked parameters, error counting, the
-managed (lifecycle) pipeline stage with its diagnostics, and the entry point.
+"""The managed (lifecycle) pipeline stage with its diagnostics, and its entry point
+(node_common has what every node shares: checked parameters, error counting).
 
 A pipeline stage (face_detector, au_estimator, emotion) is a lifecycle node:
     configure   reads and checks the parameters, loads the model, creates the publishers
     activate    subscribes its input
-    deactivate  unsubscribes: nothing is processed or published
+    deactivate  unsubscribes, says what ends with it (finish(): the emotion node's END
+                events), then nothing is processed or published
     cleanup     frees the model and the publishers
+Parameters that apply at configure can be set only while the stage is
+unconfigured; the live ones (max_frame_age, diagnostics.*, a stage's own)
+apply at once in every state.
 It starts active by default (parameter `autostart`), so `ros2 run`, the launch
 file and the composed runner need no lifecycle manager; with autostart false
 it waits unconfigured for one (e.g. nav2_lifecycle_manager, `ros2 lifecycle set`).
@@ -20,33 +24,40 @@ upstream stage, as rclcpp's intra-process communication does: the upstream
 calls it with the message it publishes, with no executor wake-up and no
 (de)serialisation between them. The topic is still published for any other
 subscriber (rosbag record, rqt); a stage output nobody subscribes to is not
-serialised at all.
+serialised at all. The stages of such a chain share one lock around their
+callbacks, so the hand-off is safe under a MultiThreadedExecutor too.
 """
-import time
+import functools
+import threading
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 
+from .node_common import QOS_OVERRIDES, ErrorLog, declare_checked_parameters, run_node, \
+    watch_parameters
 from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import stamp_to_seconds
 from .stage_statistics import ERROR, HealthThresholds, StageStatistics
 
 # Parameters every pipeline stage has, beside its own.
 STAGE_PARAMETERS = {
-    'autostart': Param(True),                        # configure and activate at start-up
-    'max_frame_age': Param(0.5, at_least(0.0)),      # s, older input is dropped; 0 = no limit
-    'diagnostics.period': Param(1.0, greater_than(0.0)),       # s between /diagnostics reports
-    'diagnostics.latency_warn': Param(0.2, greater_than(0.0)),   # s, p95 output age for WARN
-    'diagnostics.latency_error': Param(1.0, greater_than(0.0)),  # s, ... for ERROR
-    'diagnostics.drop_warn': Param(0.5, between(0.0, 1.0)),     # dropped fraction for WARN
-    'diagnostics.input_timeout': Param(2.0, greater_than(0.0)),  # s without input for WARN
+    'autostart': Param(True, description='configure and activate at start-up; false = wait '
+                       'unconfigured for a lifecycle manager'),
+    'max_frame_age': Param(0.5, at_least(0.0), 's: input older than this (by its header stamp) '
+                           'is dropped; 0 = no limit. Replaying a bag: use sim time or 0'),
+    'diagnostics.period': Param(1.0, greater_than(0.0), 's between /diagnostics reports'),
+    'diagnostics.latency_warn': Param(0.2, greater_than(0.0),
+                                      's: WARN when the p95 age of this stage\'s outputs is above'),
+    'diagnostics.latency_error': Param(1.0, greater_than(0.0),
+                                       's: ERROR when the p95 age of the outputs is above'),
+    'diagnostics.drop_warn': Param(0.5, between(0.0, 1.0),
+                                   'WARN when this fraction of the input was dropped in a period'),
+    'diagnostics.input_timeout': Param(2.0, greater_than(0.0), 's without input before WARN'),
 }
-# Stage parameters that apply at once when set at run time; the others at the next configure.
+# Stage parameters that apply at once when set at run time; the others apply at configure and
+# can be set only while the stage is unconfigured.
 LIVE_STAGE_PARAMETERS = {'max_frame_age', *(n for n in STAGE_PARAMETERS if n.startswith('diag'))}
 
 
@@ -54,62 +65,15 @@ def defaults(parameters: dict) -> dict:
     return {name: param.default for name, param in parameters.items()}
 
 
-class ErrorLog:
-    """Counts errors by kind (for diagnostics) and logs each kind at most once per `period` s."""
-
-    def __init__(self, logger, period: float = 1.0):
-        self.logger = logger
-        self.period = period
-        self.counts = {}
-        self._last_logged = {}
-
-    def error(self, kind: str, text: str, throttle: bool = True):
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        if not throttle or self._due(kind):
-            self.logger.error(f'{text} [{kind}, {self.counts[kind]} so far]')
-
-    def warning(self, kind: str, text: str):
-        """A throttled warning that is not an error (e.g. a dropped stale frame)."""
-        if self._due(kind):
-            self.logger.warning(text)
-
-    def _due(self, kind: str) -> bool:
-        now = time.monotonic()
-        if now - self._last_logged.get(kind, -float('inf')) >= self.period:
-            self._last_logged[kind] = now
-            return True
-        return False
-
-
-def declare_checked_parameters(node, parameters: dict, errors: ErrorLog) -> dict:
-    """Declare each parameter; a value from YAML or the command line that fails its
-    check (or has the wrong type) is replaced by the default, with an error line."""
-    values = {}
-    for name, param in parameters.items():
-        try:
-            value = node.declare_parameter(name, param.default).value
-            problem = param.problem(value)
-        except (InvalidParameterTypeException, InvalidParameterValueException) as error:
-            node.declare_parameter(name, param.default, ignore_override=True)
-            value, problem = None, str(error).splitlines()[0]
-        if problem:
-            errors.error('bad_parameter', f'parameter {name}={value!r} rejected: {problem}; '
-                         f'using the default {param.default!r}', throttle=False)
-            node.set_parameters([Parameter(name, value=param.default)])
-            value = param.default
-        values[name] = value
-    return values
-
-
-def check_parameter_change(parameters: dict, changes) -> SetParametersResult:
-    """An on-set-parameters result: the first change that fails its check, with the reason."""
-    for change in changes:
-        param = parameters.get(change.name)
-        problem = param.problem(change.value) if param else None
-        if problem:
-            return SetParametersResult(successful=False,
-                                       reason=f'{change.name}={change.value!r}: {problem}')
-    return SetParametersResult(successful=True)
+def one_at_a_time(method):
+    """Run a stage callback under the stage's lock, which the stages of one in-process chain
+    share: an upstream stage calls its downstream from its own callback (StageOutput), so
+    under a MultiThreadedExecutor the downstream's callbacks must not run beside it."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 class PipelineStage(LifecycleNode):
@@ -129,6 +93,7 @@ class PipelineStage(LifecycleNode):
         """upstream: the stage that feeds this one in-process where its output topic is this
         stage's input topic (after remapping); else this stage subscribes over DDS."""
         super().__init__(name, **kwargs)
+        self._lock = upstream._lock if upstream is not None else threading.RLock()
         self.upstream = upstream
         self.downstream = []            # stages this one may feed in-process
         if upstream is not None:
@@ -139,15 +104,17 @@ class PipelineStage(LifecycleNode):
         self.errors = ErrorLog(self.get_logger())
         self.parameter_specs = {**self.PARAMETERS, **STAGE_PARAMETERS}
         self.settings = declare_checked_parameters(self, self.parameter_specs, self.errors)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        watch_parameters(self, self.parameter_specs, self._on_parameter_change)
         self.configure_problem = ''
         self._stage_publishers = []
         self._subscription = None
         self._idle_timer = None
-        # Health is reported in every state (also unconfigured, with the reason).
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._diagnostics_timer = self.create_timer(self.settings['diagnostics.period'],
-                                                    self._publish_diagnostics)
+        # Health is reported in every state (also unconfigured, with the reason), on a
+        # steady clock: also while a sim clock (a paused bag) stands still.
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10,
+                                                      qos_overriding_options=QOS_OVERRIDES)
+        self._steady_clock = Clock(clock_type=ClockType.STEADY_TIME)
+        self._diagnostics_timer = self._diagnostics_every(self.settings['diagnostics.period'])
 
     # --- for subclasses -------------------------------------------------------------------
     def configure_stage(self, settings: dict):
@@ -162,6 +129,10 @@ class PipelineStage(LifecycleNode):
     def release_stage(self):
         pass
 
+    def finish(self):
+        """Called when the active stage stops (deactivate, shutdown) while its outputs can
+        still publish: say what ends with it."""
+
     def stage_diagnostics(self) -> dict:
         return {}
 
@@ -174,7 +145,8 @@ class PipelineStage(LifecycleNode):
     def stage_publisher(self, msg_type, topic, qos=10):
         """An output: a lifecycle publisher (it publishes only while the node is active) that
         also feeds the downstream stages fed in-process from its topic."""
-        publisher = StageOutput(self, self.create_lifecycle_publisher(msg_type, topic, qos))
+        publisher = StageOutput(self, self.create_lifecycle_publisher(
+            msg_type, topic, qos, qos_overriding_options=QOS_OVERRIDES))
         self._stage_publishers.append(publisher)
         return publisher
 
@@ -184,6 +156,7 @@ class PipelineStage(LifecycleNode):
                    for p in self._stage_publishers)
 
     def now_seconds(self) -> float:
+        """ROS time: /clock under use_sim_time (it stands still while a bag is paused)."""
         return self.get_clock().now().nanoseconds * 1e-9
 
     @property
@@ -191,8 +164,10 @@ class PipelineStage(LifecycleNode):
         return self._state_machine.current_state[1]
 
     # --- lifecycle --------------------------------------------------------------------------
+    @one_at_a_time
     def on_configure(self, state):
-        self.settings = {name: self.get_parameter(name).value for name in self.parameter_specs}
+        self.settings = {name: param.accepted(self.get_parameter(name).value)
+                         for name, param in self.parameter_specs.items()}
         try:
             self.configure_stage(self.settings)
         except Exception as error:  # a bad model path or device must leave the node up
@@ -203,6 +178,7 @@ class PipelineStage(LifecycleNode):
         self.configure_problem = ''
         return TransitionCallbackReturn.SUCCESS
 
+    @one_at_a_time
     def on_activate(self, state):
         msg_type, topic, qos = self.stage_input()
         self._input_type = msg_type
@@ -213,37 +189,48 @@ class PipelineStage(LifecycleNode):
                                    f'on {topic}')
         else:
             self._decode = self.input_decoder()
-            self._subscription = self.create_subscription(msg_type, topic, self._on_input, qos,
-                                                          raw=self._decode is not None)
+            self._subscription = self.create_subscription(
+                msg_type, topic, self._on_input, qos, raw=self._decode is not None,
+                qos_overriding_options=QOS_OVERRIDES)
             self.get_logger().info(f'active: listening on {topic}')
         if self.IDLE_PERIOD:
-            self._idle_timer = self.create_timer(self.IDLE_PERIOD, self.idle)
+            # On the node clock (ROS time), as the input's stamps: a paused sim clock pauses it.
+            self._idle_timer = self.create_timer(self.IDLE_PERIOD, self._on_idle)
         return super().on_activate(state)
 
+    @one_at_a_time
     def on_deactivate(self, state):
-        self._stop()
+        if self._stop():
+            self.finish()
         self.get_logger().info('inactive: not listening, not publishing')
         return super().on_deactivate(state)
 
+    @one_at_a_time
     def on_cleanup(self, state):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    @one_at_a_time
     def on_shutdown(self, state):
-        self._stop()
+        if self._stop():
+            self.finish()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    @one_at_a_time
     def on_error(self, state):
         self._stop()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    @one_at_a_time
     def destroy_node(self):
         self._stop()
         super().destroy_node()
 
-    def _stop(self):
+    def _stop(self) -> bool:
+        """Stop taking input; whether the stage was taking any (active)."""
+        was_active = self._subscription is not None or self._in_process_topic is not None
         self._in_process_topic = None
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
@@ -251,6 +238,7 @@ class PipelineStage(LifecycleNode):
         if self._idle_timer is not None:
             self.destroy_timer(self._idle_timer)
             self._idle_timer = None
+        return was_active
 
     def _release(self):
         for publisher in self._stage_publishers:
@@ -266,6 +254,7 @@ class PipelineStage(LifecycleNode):
                                                             self._decode is not None)
         return taken[0] if taken else None
 
+    @one_at_a_time
     def _on_input(self, msg):
         """Keep the newest of the messages waiting; count the rest as dropped."""
         self.statistics.on_received()
@@ -311,26 +300,37 @@ class PipelineStage(LifecycleNode):
             self.statistics.on_processed(self.now_seconds() - stamp if stamp > 0 else None, faces)
 
     def idle(self):
-        """Called every IDLE_PERIOD s while active (subclasses that set IDLE_PERIOD)."""
+        """Called every IDLE_PERIOD s (ROS time) while active (subclasses that set IDLE_PERIOD)."""
+
+    @one_at_a_time
+    def _on_idle(self):
+        self.idle()
 
     # --- parameters and diagnostics ---------------------------------------------------------
-    def _on_set_parameters(self, changes):
-        result = check_parameter_change(self.parameter_specs, changes)
-        if result.successful:
-            for change in changes:
-                if change.name in LIVE_STAGE_PARAMETERS | self.LIVE_PARAMETERS:
-                    self.settings[change.name] = change.value
-                    if change.name == 'diagnostics.period':
-                        self.destroy_timer(self._diagnostics_timer)
-                        self._diagnostics_timer = self.create_timer(change.value,
-                                                                    self._publish_diagnostics)
-                elif change.name in self.parameter_specs and self.state_label != 'unconfigured':
-                    self.get_logger().info(f'{change.name} set to {change.value!r}: it applies at '
-                                           'the next configure')
-        else:
-            self.get_logger().warning(f'parameter change rejected: {result.reason}')
-        return result
+    @one_at_a_time
+    def _on_parameter_change(self, changes) -> SetParametersResult:
+        """Live parameters apply at once; the others are read at configure, so they can be
+        changed only while unconfigured (else `param get` would show a value not in use)."""
+        live = LIVE_STAGE_PARAMETERS | self.LIVE_PARAMETERS
+        later = [c.name for c in changes if c.name in self.parameter_specs and c.name not in live]
+        if later and self.state_label != 'unconfigured':
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(later)} applies at configure: deactivate and clean up the node "
+                f'first (ros2 lifecycle set {self.get_fully_qualified_name()} cleanup), or set '
+                'it while unconfigured'))
+        for change in changes:
+            if change.name in live:
+                self.settings[change.name] = self.parameter_specs[change.name].accepted(change.value)
+                if change.name == 'diagnostics.period':
+                    self.destroy_timer(self._diagnostics_timer)
+                    self._diagnostics_timer = self._diagnostics_every(
+                        self.settings[change.name])
+        return SetParametersResult(successful=True)
 
+    def _diagnostics_every(self, period: float):
+        return self.create_timer(period, self._publish_diagnostics, clock=self._steady_clock)
+
+    @one_at_a_time
     def _publish_diagnostics(self):
         label = self.state_label
         thresholds = HealthThresholds(
@@ -397,17 +397,6 @@ def bring_up(node):
                                 '(ros2 lifecycle set <node> configure)')
 
 
-def run_node(node_class, args=None):
-    """Create the node, bring it up, spin it until Ctrl-C or shutdown, and clean up."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = node_class()
-        bring_up(node)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def run_stage(node_class, args=None):
+    """The entry point of a pipeline stage's executable: run_node, then bring it up."""
+    run_node(node_class, args, start=bring_up)

@@ -9,7 +9,9 @@ the same parameters: the installed config/pipeline.yaml unless a
 not installed, and it is faster: the detector feeds the AU stage, and that
 the emotion stage, in-process (node_support.StageOutput), so faces and
 action_units are serialised only for other subscribers (rosbag record) and
-a frame needs one executor wake-up, not three.
+a frame needs one executor wake-up, not three. The stages of that chain share
+one lock (node_support.one_at_a_time), so they may also be spun by a
+MultiThreadedExecutor; this runner uses a single-threaded one.
 Each stage is a lifecycle node brought up to active unless its `autostart`
 is false (then a lifecycle manager drives it through its services).
 Remappings and `-r __ns:=/robot` apply to every node; --au-backend and

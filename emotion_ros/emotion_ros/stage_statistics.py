@@ -29,8 +29,10 @@ class Health:
 class StageStatistics:
     """Counters over the node's life and over the current diagnostics period.
 
-    Fed and read from the node's callbacks, which its default (mutually
-    exclusive) callback group runs one at a time.
+    Fed and read from the node's callbacks, which run one at a time (its default,
+    mutually exclusive callback group, and node_support's stage lock). Its clock is a
+    steady one: rates and "no input for N s" are about the machine's real time, also
+    under sim time (the nodes drop faces on ROS time, never on this clock).
     """
 
     def __init__(self, clock=time.monotonic):
@@ -70,7 +72,7 @@ class StageStatistics:
     def assess(self, thresholds: HealthThresholds, active: bool, errors: dict) -> Health:
         """Close the current period and say how the stage did in it.
 
-        errors: the stage's error counts by kind so far (node_support.ErrorLog.counts).
+        errors: the stage's error counts by kind so far (node_common.ErrorLog.counts).
         """
         now = self._clock()
         span = max(now - self._period_start, 1e-6)

@@ -4,6 +4,7 @@ from builtin_interfaces.msg import Time
 from conftest import SYNTHETIC_STAMPS, read_frames, read_image
 from emotion_ros_msgs.msg import Face, FaceArray
 from rclpy.qos import qos_profile_sensor_data
+from ros_services import reconfigure
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -105,7 +106,7 @@ def test_bad_raw_frames_are_logged_and_the_next_frame_is_processed(raw_node, tes
     camera = Camera(test_node, '/raw')
     image = read_image('single_face.jpg')
     unsupported = raw(image)
-    unsupported.encoding = 'yuv422'
+    unsupported.encoding = 'bayer_rggb8'
     empty = Image(encoding='bgr8', height=0, width=0, step=0)
     truncated = raw(image)
     truncated.data = truncated.data[:1000]
@@ -115,7 +116,7 @@ def test_bad_raw_frames_are_logged_and_the_next_frame_is_processed(raw_node, tes
         assert good is not None and len(good.faces) == 1, raw_node.log()
     assert raw_node.alive()
     log = raw_node.log()
-    assert "unsupported encoding 'yuv422'" in log
+    assert "unsupported encoding 'bayer_rggb8'" in log
     assert 'zero size' in log
 
 
@@ -145,3 +146,22 @@ def test_haar_detector_by_parameter(start_node, test_node):
     assert faces is not None, node.log()
     assert 3 <= len(faces.faces) <= 5
     assert all(f.landmark_type == Face.LANDMARKS_NONE and f.crop.width == 0 for f in faces.faces)
+
+
+def test_ids_are_not_reused_after_a_reconfigure_or_a_restart(start_node, test_node):
+    image = read_image('multi_face.jpg')
+    node = start_node('face_detector', namespace='/ids', params=SYNTHETIC_STAMPS)
+    camera = Camera(test_node, '/ids')
+    first = {f.id for f in camera.send(raw(image)).faces}
+    assert len(first) == 5, node.log()
+    # A new tracker after cleanup and configure: the node's id sequence goes on.
+    reconfigure(test_node, '/ids/face_detector')
+    test_node.wait_for_subscribers(camera.publisher, timeout=30)
+    after_reconfigure = {f.id for f in camera.send(raw(image)).faces}
+    assert len(after_reconfigure) == 5 and min(after_reconfigure) > max(first), node.log()
+    # A new run starts from its start time, above the earlier run's ids.
+    node.stop()
+    start_node('face_detector', namespace='/ids', params=SYNTHETIC_STAMPS)
+    camera = Camera(test_node, '/ids')
+    after_restart = {f.id for f in camera.send(raw(image)).faces}
+    assert len(after_restart) == 5 and min(after_restart) > max(after_reconfigure)

@@ -12,10 +12,9 @@ from conftest import SYNTHETIC_STAMPS, read_frames, read_image
 from diagnostic_msgs.msg import DiagnosticArray
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceActionUnits, FaceArray
 from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.srv import SetParameters
-from rclpy.parameter import Parameter
+from rcl_interfaces.msg import ParameterType
 from rclpy.qos import qos_profile_sensor_data
+from ros_services import describe_parameters, get_parameter, set_parameter, state, transition
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from test_au_estimator_node import send_until
@@ -164,24 +163,13 @@ def test_emotion_node_drops_bad_au_vectors_and_out_of_order_input(start_node, te
     assert node.alive()
 
 
-def call_service(test_node, service_type, service, request, timeout):
-    """The response of `service`, answered within `timeout` s."""
-    client = test_node.node.create_client(service_type, service)
-    assert client.wait_for_service(timeout_sec=10)
-    future = client.call_async(request)
-    assert test_node.spin_until(future.done, timeout)
-    return future.result()
-
-
-def set_parameter(test_node, node_name, name, value):
-    return call_service(test_node, SetParameters, f'{node_name}/set_parameters',
-                        SetParameters.Request(parameters=[Parameter(name, value=value)
-                                                          .to_parameter_msg()]), 10).results[0]
-
-
-def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node, typical_vectors):
+def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node, typical_vectors,
+                                                           tmp_path):
     codes, vectors = typical_vectors
-    node = start_node('emotion', namespace='/params',
+    # A whole number in YAML for a float parameter is used as a float.
+    params_file = tmp_path / 'params.yaml'
+    params_file.write_text('/**/emotion:\n  ros__parameters:\n    face_timeout: 2\n')
+    node = start_node('emotion', namespace='/params', args=['--ros-args', '--params-file', str(params_file)],
                       params={**SYNTHETIC_STAMPS, 'half_life': -1.0, 'event_min_confidence': 2.0})
     diagnostics = Diagnostics(test_node)
     emotions = []
@@ -194,13 +182,37 @@ def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node,
     log = node.log()
     assert 'half_life=-1.0 rejected: must be > 0.0; using the default 0.5' in log
     assert 'event_min_confidence=2.0 rejected: must be in [0.0, 1.0]' in log
+    assert 'face_timeout' not in log
     values = diagnostics.wait_for('/params/emotion', lambda v: 'errors: bad_parameter' in v)
     assert count(values, 'errors: bad_parameter') == 2
+    face_timeout = get_parameter(test_node, '/params/emotion', 'face_timeout')
+    assert (face_timeout.type, face_timeout.double_value) == (ParameterType.PARAMETER_DOUBLE, 2.0)
+    assert get_parameter(test_node, '/params/emotion', 'half_life').double_value == 0.5
 
+    # What `ros2 param describe` shows: a description, and the range where there is one.
+    described = describe_parameters(test_node, '/params/emotion',
+                                    ['face_timeout', 'switch_margin', 'event_emotions',
+                                     'diagnostics.drop_warn'])
+    assert all(d.description for d in described.values())
+    assert 'face is dropped' in described['face_timeout'].description
+    assert described['face_timeout'].additional_constraints == '> 0.0'
+    margin = described['switch_margin'].floating_point_range[0]
+    assert (margin.from_value, margin.to_value) == (0.0, 1.0)
+    drop_warn = described['diagnostics.drop_warn'].floating_point_range[0]
+    assert (drop_warn.from_value, drop_warn.to_value) == (0.0, 1.0)
+    assert not described['event_emotions'].floating_point_range
+
+    # Out of the descriptor's range (rclpy says so), or failing the check the range cannot say.
     rejected = set_parameter(test_node, '/params/emotion', 'face_timeout', -3.0)
-    assert not rejected.successful and 'face_timeout=-3.0: must be > 0.0' in rejected.reason
-    assert set_parameter(test_node, '/params/emotion', 'switch_margin', 0.2).successful
-    assert 'switch_margin set to 0.2: it applies at the next configure' in node.log()
+    assert not rejected.successful and 'face_timeout out of range' in rejected.reason
+    rejected = set_parameter(test_node, '/params/emotion', 'face_timeout', 0.0)
+    assert not rejected.successful and 'face_timeout=0.0: must be > 0.0' in rejected.reason
+    # A parameter read at configure is refused while the node is configured, with the reason,
+    # and keeps its value.
+    refused = set_parameter(test_node, '/params/emotion', 'switch_margin', 0.2)
+    assert not refused.successful
+    assert refused.reason.startswith('switch_margin applies at configure: deactivate and clean up')
+    assert get_parameter(test_node, '/params/emotion', 'switch_margin').double_value == 0.1
     # max_frame_age applies at once: made-up stamps are now too old, the clock's are not.
     assert set_parameter(test_node, '/params/emotion', 'max_frame_age', 0.25).successful
     msg.header.stamp = Time(sec=2)
@@ -222,13 +234,11 @@ def test_lifecycle_configure_activate_deactivate_cleanup(start_node, test_node, 
     publisher = test_node.node.create_publisher(ActionUnitsArray, '/managed/action_units', 10)
     seconds = iter(range(1, 1000))
 
-    def state():
-        return call_service(test_node, GetState, '/managed/emotion/get_state',
-                            GetState.Request(), 30).current_state.id
+    def state_now():
+        return state(test_node, '/managed/emotion')
 
-    def transition(transition_id):
-        return call_service(test_node, ChangeState, '/managed/emotion/change_state',
-                            ChangeState.Request(transition=Transition(id=transition_id)), 30).success
+    def go(transition_id):
+        return transition(test_node, '/managed/emotion', transition_id)
 
     def answered() -> bool:
         """Whether the node answers an AU message within 1.5 s."""
@@ -237,17 +247,19 @@ def test_lifecycle_configure_activate_deactivate_cleanup(start_node, test_node, 
         return test_node.spin_until(lambda: publisher.publish(msg) or any(
             m.header.stamp == msg.header.stamp for m in emotions), 1.5)
 
-    assert state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert state_now() == State.PRIMARY_STATE_UNCONFIGURED
+    # Parameters read at configure can be set while unconfigured (not while configured).
+    assert set_parameter(test_node, '/managed/emotion', 'switch_margin', 0.2).successful
     assert publisher.get_subscription_count() == 0 and not answered()
-    assert transition(Transition.TRANSITION_CONFIGURE) and state() == State.PRIMARY_STATE_INACTIVE
+    assert go(Transition.TRANSITION_CONFIGURE) and state_now() == State.PRIMARY_STATE_INACTIVE
     assert not answered()
-    assert transition(Transition.TRANSITION_ACTIVATE) and state() == State.PRIMARY_STATE_ACTIVE
+    assert go(Transition.TRANSITION_ACTIVATE) and state_now() == State.PRIMARY_STATE_ACTIVE
     test_node.wait_for_subscribers(publisher)
     assert answered()
-    assert transition(Transition.TRANSITION_DEACTIVATE) and state() == State.PRIMARY_STATE_INACTIVE
+    assert go(Transition.TRANSITION_DEACTIVATE) and state_now() == State.PRIMARY_STATE_INACTIVE
     assert not answered()
-    assert transition(Transition.TRANSITION_CLEANUP) and state() == State.PRIMARY_STATE_UNCONFIGURED
-    assert transition(Transition.TRANSITION_CONFIGURE) and transition(Transition.TRANSITION_ACTIVATE)
+    assert go(Transition.TRANSITION_CLEANUP) and state_now() == State.PRIMARY_STATE_UNCONFIGURED
+    assert go(Transition.TRANSITION_CONFIGURE) and go(Transition.TRANSITION_ACTIVATE)
     test_node.wait_for_subscribers(publisher)
     assert answered(), node.log()
     assert node.alive()

@@ -69,3 +69,23 @@ def test_parameter_checks_give_the_reason():
     assert one_of('openvino', 'tensorflow')('torch') == 'must be one of openvino, tensorflow'
     assert Param(0.5, between(0.0, 1.0)).problem(float('nan')) == 'must be in [0.0, 1.0]'
     assert Param('anything').problem('x') is None
+
+
+def test_whole_numbers_count_as_floats_and_other_types_are_refused():
+    timeout = Param(1.0, greater_than(0.0), 's without AUs after which a face is dropped')
+    assert timeout.problem(2) is None and timeout.accepted(2) == 2.0
+    assert isinstance(timeout.accepted(2), float)
+    assert timeout.problem('2') == 'must be a number' and timeout.problem(True) == 'must be a number'
+    assert Param(10, at_least(1)).problem(2.5) == 'must be a whole number'
+    assert Param(True).problem(1) == 'must be true or false'
+    assert Param(['sad']).problem(['fear', 'pain']) is None
+    assert Param(['sad']).problem([1]) == 'must be a list of str'
+
+
+def test_a_range_check_gives_the_descriptor_its_range():
+    assert (between(0.0, 1.0).low, between(0.0, 1.0).high) == (0.0, 1.0)
+    assert Param(0.5, at_least(0.0)).range == at_least(0.0) and Param(0.5, at_least(0.0)).constraint == ''
+    # The descriptor's range includes its bounds: "> 0" is said in words beside it.
+    assert Param(1.0, greater_than(0.0)).constraint == '> 0.0'
+    assert Param('blazeface', one_of('blazeface', 'haar')).range is None
+    assert Param('blazeface', one_of('blazeface', 'haar')).constraint == 'one of blazeface, haar'
