@@ -7,7 +7,6 @@ from emotion_ros_msgs.msg import BoundingBox, Face
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from . import bags
 from .image_conversion import bgr_to_raw, compressed_to_bgr, raw_to_bgr
 
 
@@ -20,8 +19,12 @@ def image_msg_to_bgr(msg, max_pixels: int | None = None) -> np.ndarray:
 
 
 @functools.cache
-def _typestore():
-    return bags.typestore()
+def _image_deserializer():
+    """rosbags' Image decoder, imported on first use: only the face detector's raw-frame
+    input needs rosbags, so the other nodes neither load it nor depend on it."""
+    from . import bags
+    store = bags.typestore()
+    return lambda raw: store.deserialize_cdr(raw, bags.IMAGE_TYPE)
 
 
 def decode_image(raw: bytes):
@@ -32,7 +35,7 @@ def decode_image(raw: bytes):
     way (one-off measurement). image_msg_to_bgr and header_msg take the result
     as they take an rclpy Image.
     """
-    return _typestore().deserialize_cdr(raw, bags.IMAGE_TYPE)
+    return _image_deserializer()(raw)
 
 
 def header_msg(header) -> Header:

@@ -1,4 +1,5 @@
 """Every message type, fully filled, goes to another process and back unchanged."""
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,3 +98,19 @@ def test_decoded_raw_image_gives_the_pixels_and_header_of_rclpys(encoding):
     decoded, converted = decode_image(raw), deserialize_message(raw, Image)
     np.testing.assert_array_equal(image_msg_to_bgr(decoded), image_msg_to_bgr(converted))
     assert header_msg(decoded.header) == header_msg(converted.header) == header()
+
+
+def test_rosbags_is_imported_by_the_raw_frame_decoder_only():
+    """Every node module loads without rosbags; decoding a raw frame brings it in."""
+    check = ('import sys\n'
+             'import emotion_ros.pipeline  # all four nodes\n'
+             'assert "rosbags" not in sys.modules\n'
+             'from rclpy.serialization import serialize_message\n'
+             'from sensor_msgs.msg import Image\n'
+             'from emotion_ros.ros_messages import decode_image\n'
+             'image = decode_image(serialize_message(Image(height=1, width=2, encoding="mono8", '
+             'step=2, data=[7, 9])))\n'
+             'assert list(image.data) == [7, 9] and "rosbags" in sys.modules\n')
+    run = subprocess.run([sys.executable, '-c', check], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+
