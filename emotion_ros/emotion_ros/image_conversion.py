@@ -9,13 +9,19 @@ core stays free of ROS imports.
 import cv2
 import numpy as np
 
-# encoding -> (channels, OpenCV conversion code to BGR or None)
+# encoding -> (bytes per pixel, OpenCV conversion code to BGR or None)
 _RAW_ENCODINGS = {
     'bgr8': (3, None),
     'rgb8': (3, cv2.COLOR_RGB2BGR),
     'mono8': (1, cv2.COLOR_GRAY2BGR),
     'bgra8': (4, cv2.COLOR_BGRA2BGR),
     'rgba8': (4, cv2.COLOR_RGBA2BGR),
+    # YUV 4:2:2, two pixels in 4 bytes: the raw modes of USB cameras (usb_cam, v4l2_camera).
+    # sensor_msgs names UYVY 'yuv422' and YUYV 'yuv422_yuy2'; some drivers send the V4L2 names.
+    'yuv422': (2, cv2.COLOR_YUV2BGR_UYVY),
+    'uyvy': (2, cv2.COLOR_YUV2BGR_UYVY),
+    'yuv422_yuy2': (2, cv2.COLOR_YUV2BGR_YUYV),
+    'yuyv': (2, cv2.COLOR_YUV2BGR_YUYV),
 }
 SUPPORTED_ENCODINGS = tuple(_RAW_ENCODINGS)
 
@@ -50,10 +56,13 @@ def raw_to_bgr(encoding: str, height: int, width: int, step: int, data,
         raise ImageConversionError('empty_image', f'image has zero size ({width}x{height})')
     _check_size(width, height, max_pixels)
     channels, code = _RAW_ENCODINGS[encoding]
+    if channels == 2 and width % 2:
+        raise ImageConversionError(
+            'size_mismatch', f'{encoding} packs pixels in pairs: width {width} is odd')
     row_bytes = width * channels
     if step < row_bytes:
         raise ImageConversionError(
-            'size_mismatch', f'step {step} is smaller than width*channels = {row_bytes}')
+            'size_mismatch', f'step {step} is smaller than width x {channels} bytes = {row_bytes}')
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size < step * height:
         raise ImageConversionError(
