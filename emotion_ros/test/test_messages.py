@@ -114,3 +114,14 @@ def test_rosbags_is_imported_by_the_raw_frame_decoder_only():
     run = subprocess.run([sys.executable, '-c', check], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
 
+
+def test_label_constants_are_the_labels_the_package_uses():
+    from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
+    from emotion_ros.sustained_emotion import EVENT_EMOTIONS
+    from emotion_ros.training.data import FER_CLASSES
+    constants = {name: value for name, value in vars(msgs.FaceEmotion).items()
+                 if name.isupper() and isinstance(value, str)}
+    assert all(value == name.lower() for name, value in constants.items())
+    assert set(constants.values()) == set(FER_CLASSES) | {'pain'}
+    assert set(EVENT_EMOTIONS) <= set(constants.values())
+    assert set(AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH).labels) <= set(constants.values())
