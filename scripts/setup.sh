@@ -58,9 +58,13 @@ export AMENT_PREFIX_PATH="$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
 . "$VENV/bin/activate"
 . "$ROOT/install/setup.sh"
 export EMOTION_ROS_SAMPLES="$ROOT/.cache/samples"
-# Raw camera frames through shared memory (see the file for why).
+# Raw camera frames through shared memory (see the file for why). Fast DDS 2 (Humble,
+# Jazzy) reads the older name too; Fast DDS 3 (Kilted on) warns in every process when it is set.
 if [ -z "\${FASTDDS_DEFAULT_PROFILES_FILE:-}\${FASTRTPS_DEFAULT_PROFILES_FILE:-}" ]; then
   export FASTDDS_DEFAULT_PROFILES_FILE="$ROOT/emotion_ros/config/fastdds_large_images.xml"
+  case "\${ROS_DISTRO:-}" in
+    humble|jazzy) export FASTRTPS_DEFAULT_PROFILES_FILE="\$FASTDDS_DEFAULT_PROFILES_FILE" ;;
+  esac
 fi
 ENV
 log "ready: source env.sh"

@@ -35,10 +35,14 @@ requires_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=NO_SHARED)
 
 os.environ['ROS_DOMAIN_ID'] = str(random.randint(1, 100))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-# Large raw frames through shared memory, as env.sh sets up for users.
-if not os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
-    profile = str(REPO / 'emotion_ros' / 'config' / 'fastdds_large_images.xml')
+# Large raw frames through shared memory, as env.sh sets up for users: Fast DDS 2
+# (Humble, Jazzy) reads the older name too; Fast DDS 3 warns when that one is set.
+if not (os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
+        or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')):
+    profile = str(Path(__file__).resolve().parents[1] / 'config' / 'fastdds_large_images.xml')
     os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+    if os.environ.get('ROS_DISTRO') in ('humble', 'jazzy'):
+        os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
 
 
 # Parameters for nodes fed made-up stamps (seconds since 1970 in the hundreds, or
