@@ -15,6 +15,7 @@ minimises the log loss (temperature scaling with label priors): the
 confidence that events compare with their threshold then means what it
 says. Labels added later (pain, ...) get bias 0.
 """
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,19 @@ from threadpoolctl import ThreadpoolController
 SHIPPED_CLASSIFIER_PATH = Path(__file__).resolve().parent / 'models' / 'emotion_knn.npz'
 # Floor under the k-NN's vote shares before the log: a label none of the k neighbours has.
 EPS = 1e-3
+
+
+def query_config(config_context) -> dict:
+    """scikit-learn settings for the k-NN's queries, whose vectors _check has validated:
+    skip_parameter_validation (scikit-learn >= 1.3) saves its second check; older releases
+    (Ubuntu 22.04's is 0.23) refuse the option, and check less anyway."""
+    config = {'assume_finite': True}
+    if 'skip_parameter_validation' in inspect.signature(config_context).parameters:
+        config['skip_parameter_validation'] = True
+    return config
+
+
+QUERY_CONFIG = query_config(config_context)
 
 
 class AUEmotionClassifier:
@@ -120,9 +134,7 @@ class AUEmotionClassifier:
         # One OpenMP thread: on an idle machine two are a little faster, but where the other
         # core is busy (the detector, DDS) scikit-learn's two threads waited for each other,
         # up to 70 ms a call here against 1-2 ms on one (README, Speed).
-        # _check validated the vectors already: scikit-learn need not again.
-        with self._threads.limit(limits=1, user_api='openmp'), \
-                config_context(assume_finite=True, skip_parameter_validation=True):
+        with self._threads.limit(limits=1, user_api='openmp'), config_context(**QUERY_CONFIG):
             return self._knn.predict_proba(au_vectors.astype(np.float64)).astype(np.float32)
 
     def predict(self, au_vectors) -> np.ndarray:

@@ -6,7 +6,8 @@ import pytest
 
 from emotion_ros.affect import pspi, valence_arousal
 from emotion_ros.care_responses import DEFAULT_RESPONSES, CareResponder, parse_responses
-from emotion_ros.emotion_classifier import AUEmotionClassifier
+from emotion_ros import emotion_classifier
+from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from emotion_ros.emotion_smoothing import EmotionSmoother
 from emotion_ros.sustained_emotion import END, START, SustainedEmotionDetector
 
@@ -39,6 +40,33 @@ def test_knn_classifies_saves_and_refuses_another_au_list(tmp_path):
         AUEmotionClassifier.load(tmp_path / 'knn.npz', au_codes=CODES[:-1])
     with pytest.raises(ValueError, match='NaN'):
         classifier.predict_proba([[math.nan] * len(CODES)])
+
+
+def test_knn_works_with_scikit_learn_before_1_3(monkeypatch):
+    """Ubuntu 22.04 (Humble) has scikit-learn 0.23, whose config_context refuses
+    skip_parameter_validation (>= 1.3): the k-NN passes it only where it is taken,
+    and its answers do not change."""
+    import sklearn
+    calls = []
+
+    def config_context_1_2(*, assume_finite=None, working_memory=None, print_changed_only=None,
+                           display=None):
+        """scikit-learn 1.2's signature, doing the installed one's work."""
+        calls.append(assume_finite)
+        return sklearn.config_context(assume_finite=assume_finite, working_memory=working_memory,
+                                      print_changed_only=print_changed_only, display=display)
+
+    classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    vectors = np.random.default_rng(0).uniform(0, 1, (200, len(classifier.au_codes)))
+    expected = classifier.predict_proba(vectors)
+    old_config = emotion_classifier.query_config(config_context_1_2)
+    assert old_config == {'assume_finite': True}
+    # 0.23's config_context takes **new_config, checked only by the set_config it calls.
+    assert emotion_classifier.query_config(lambda **new_config: None) == old_config
+    monkeypatch.setattr(emotion_classifier, 'config_context', config_context_1_2)
+    monkeypatch.setattr(emotion_classifier, 'QUERY_CONFIG', old_config)
+    np.testing.assert_array_equal(classifier.predict_proba(vectors), expected)
+    assert calls == [True]
 
 
 def test_calibration_makes_confidence_match_accuracy_and_travels_with_the_file(tmp_path):
