@@ -8,8 +8,8 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={package_name: ['models/*.tflite', 'models/*.npz', 'models/*.md', 'models/LICENSE*',
-                                 'models/au_model/*']},
+    package_data={package_name: ['models/*.xml', 'models/*.bin', 'models/*.npz', 'models/*.md',
+                                 'models/LICENSE*', 'models/au_model/*']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

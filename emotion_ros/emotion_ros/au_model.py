@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .openvino_runtime import openvino_runtime
+
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / 'models' / 'au_model'
 
 
@@ -70,12 +72,9 @@ class OpenVINOBackend:
 
     def __init__(self, model_dir: Path, input_size: int, device: str = 'CPU', precision: str = 'f32',
                  weights: str = 'auto', fallback_device: str = '', max_batch: int = 16):
-        try:
-            from openvino import Core, __version__ as version
-        except ImportError:                       # OpenVINO 2022.3
-            from openvino.runtime import Core, get_version
-            version = get_version()
-        core = Core()
+        ov = openvino_runtime()
+        version = ov.get_version()
+        core = ov.Core()
         self.device, self.note = device.upper(), ''
         problem = self.device_problem(self.device, core.available_devices, version)
         if problem and not fallback_device:

@@ -4,17 +4,20 @@ Both take a BGR uint8 image and return `Detections` in image pixels, so
 the tracker and the node do not care which one runs. BlazeFace is the
 default: it finds three-quarter views and small faces that the Haar
 cascade (what the original systems used) misses, and it gives eye
-keypoints for alignment. Its weights are MediaPipe's `.tflite` files,
-shipped in `emotion_ros/models` (Apache-2.0, see the model card there),
-run by OpenVINO, which reads `.tflite` directly; the anchor decoding
-below follows MediaPipe's SsdAnchorsCalculator and
-TensorsToDetectionsCalculator options for these two models.
+keypoints for alignment. Its weights are MediaPipe's, shipped in
+`emotion_ros/models` as OpenVINO IR converted from the `.tflite` files
+(Apache-2.0; the model card there says how): OpenVINO 2023.0 and older
+cannot read the full-range `.tflite`. The anchor decoding below follows
+MediaPipe's SsdAnchorsCalculator and TensorsToDetectionsCalculator options
+for these two models.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .openvino_runtime import openvino_runtime
 
 MODELS_DIR = Path(__file__).resolve().parent / 'models'
 
@@ -53,9 +56,9 @@ class BlazeFaceVariant:
 
 BLAZEFACE_VARIANTS = {
     # face_detection_full_range.pbtxt: 1 layer, stride 4, no interpolated anchor.
-    'full_range': BlazeFaceVariant('face_detection_full_range_sparse.tflite', 192, (4,), 1),
+    'full_range': BlazeFaceVariant('face_detection_full_range_sparse.xml', 192, (4,), 1),
     # face_detection_short_range.pbtxt: 4 layers, interpolated anchor -> 2 per layer.
-    'short_range': BlazeFaceVariant('face_detection_short_range.tflite', 128, (8, 16, 16, 16), 2),
+    'short_range': BlazeFaceVariant('face_detection_short_range.xml', 128, (8, 16, 16, 16), 2),
 }
 # BlazeFace keypoint order (the person's right eye is on the image's left).
 BLAZEFACE_KEYPOINTS = ('right_eye', 'left_eye', 'nose_tip', 'mouth_centre',
@@ -148,8 +151,7 @@ class BlazeFaceDetector:
         if variant not in BLAZEFACE_VARIANTS:
             raise ValueError(f"unknown BlazeFace variant '{variant}' "
                              f"(choose from {', '.join(BLAZEFACE_VARIANTS)})")
-        import openvino as ov
-
+        ov = openvino_runtime()
         self.variant = BLAZEFACE_VARIANTS[variant]
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
@@ -164,6 +166,9 @@ class BlazeFaceDetector:
         self._compiled = core.compile_model(self._with_preprocessing(core.read_model(str(path))),
                                             device, config)
         self._request = self._compiled.create_infer_request()
+        # The letterbox is drawn straight into the request's input tensor: no copy, and no
+        # infer() keyword (its sharing option changed name in OpenVINO 2023.1).
+        self._letterbox = self._request.get_input_tensor().data[0]
         self._anchors = ssd_anchor_centres(self.variant.input_size, self.variant.strides,
                                            self.variant.anchors_per_layer)
         outputs = {tuple(o.get_partial_shape().to_shape())[-1]: o for o in self._compiled.outputs}
@@ -173,7 +178,7 @@ class BlazeFaceDetector:
     def _with_preprocessing(model):
         """The model taking the BGR uint8 letterbox as it is: the RGB order and the scaling
         to -1..1 that MediaPipe feeds it run inside the compiled network, fused."""
-        import openvino as ov
+        ov = openvino_runtime()
         from openvino.preprocess import ColorFormat, PrePostProcessor
 
         ppp = PrePostProcessor(model)
@@ -190,11 +195,12 @@ class BlazeFaceDetector:
         scale = size / max(height, width)
         resized = resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
         pad_x, pad_y = (size - resized.shape[1]) // 2, (size - resized.shape[0]) // 2
-        letterbox = np.zeros((size, size, 3), np.uint8)
-        letterbox[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized
-        results = self._request.infer({0: letterbox[None]}, share_inputs=True)
-        raw = results[self._regressors][0]
-        logits = np.clip(results[self._classificators][0, :, 0].astype(np.float64), -100.0, 100.0)
+        self._letterbox[:] = 0
+        self._letterbox[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized
+        self._request.infer()
+        raw = self._request.get_tensor(self._regressors).data[0]
+        logits = np.clip(self._request.get_tensor(self._classificators).data[0, :, 0]
+                         .astype(np.float64), -100.0, 100.0)
         scores = 1.0 / (1.0 + np.exp(-logits))
         keep = scores >= self.score_threshold
         if not keep.any():
@@ -217,6 +223,24 @@ class BlazeFaceDetector:
         return Detections(boxes[big_enough], scores[big_enough], keypoints[big_enough])
 
 
+HAAR_CASCADE = 'haarcascade_frontalface_default.xml'
+# Where Debian's and Ubuntu's OpenCV (python3-opencv, opencv-data) keep the cascades.
+SYSTEM_HAAR_DIRS = ('/usr/share/opencv4/haarcascades', '/usr/share/opencv/haarcascades')
+
+
+def find_haar_cascade(name: str = HAAR_CASCADE) -> Path:
+    """OpenCV's cascade file: in `cv2.data` where OpenCV came from pip, which
+    Debian's and Ubuntu's python3-opencv lack, else in the system's share directory."""
+    pip_data = getattr(getattr(cv2, 'data', None), 'haarcascades', None)
+    candidates = ([Path(pip_data)] if pip_data else []) + [Path(d) for d in SYSTEM_HAAR_DIRS]
+    for directory in candidates:
+        if (directory / name).is_file():
+            return directory / name
+    raise FileNotFoundError(
+        f"OpenCV's Haar cascade {name} is in none of {', '.join(map(str, candidates))}: install "
+        f'opencv-data (Debian, Ubuntu) or opencv-python, or use the BlazeFace detector')
+
+
 class HaarFaceDetector:
     """OpenCV's frontal-face Haar cascade, as the original systems used.
 
@@ -227,7 +251,7 @@ class HaarFaceDetector:
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_face_size: float = 24.0, max_faces: int = 10, cascade_path: str | None = None):
         if cascade_path is None:
-            cascade_path = str(Path(cv2.data.haarcascades) / 'haarcascade_frontalface_default.xml')
+            cascade_path = str(find_haar_cascade())
         self._cascade = cv2.CascadeClassifier(cascade_path)
         if self._cascade.empty():
             raise FileNotFoundError(f'Haar cascade could not be loaded: {cascade_path}')
