@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 RUN := source ./env.sh &&
 
-.PHONY: setup demo test benchmark pretrain train-au evaluate-au evaluate-emotions clean
+.PHONY: setup demo test test-compat benchmark pretrain train-au evaluate-au evaluate-emotions clean
 setup:
 	@bash scripts/setup.sh
 
@@ -10,9 +10,23 @@ setup:
 demo: setup
 	@$(RUN) python scripts/demo.py
 
-# README command 2: the whole test suite (needs ../shared beside the checkout).
+# README command 2: the whole test suite (needs ../shared beside the checkout), then the
+# compatibility job.
 test: setup
 	@$(RUN) python -m pytest emotion_ros/test
+	@$(MAKE) --no-print-directory test-compat
+
+# The core and node tests on the oldest supported numpy, SciPy, scikit-learn, OpenCV and
+# OpenVINO (requirements-minimum.txt, installed into .cache/compat and put ahead of .venv's
+# libraries; scripts/setup_compat.sh says why a folder).
+COMPAT_TESTS := $(addprefix emotion_ros/test/test_,$(addsuffix .py,compat emotion_core \
+	face_detection tracking alignment image_conversion messages config au_model \
+	openvino_backend face_detector_node au_estimator_node emotion_node care_speaker_node \
+	emotion_chain composed reliability stage_health replay launch))
+test-compat: setup
+	@bash scripts/setup_compat.sh
+	@$(RUN) EMOTION_ROS_COMPAT=1 PYTHONPATH="$$PWD/.cache/compat:$$PYTHONPATH" \
+		python -m pytest $(COMPAT_TESTS)
 
 benchmark: setup
 	@$(RUN) python scripts/benchmark_detector.py && python scripts/benchmark_au.py && \

@@ -6,18 +6,19 @@ Parity: all FER2013 PublicTest faces and every CK+ face (../shared/data)
 through TensorFlow and through OpenVINO on CPU with the FP32 IR at f32, the
 FP16 IR at f32, and the FP32 IR at bf16: the largest difference of an AU
 probability, and how often the shipped k-NN gives the same emotion.
---compat also installs OpenVINO 2023.0.2 (the oldest that installs for Python
-3.11; 2022.3.1, the last with MYRIAD, needs Python <= 3.10) into
-.cache/venv-openvino-2023.0, reads both IR files there with the
-`openvino.runtime` API and compares its outputs with TensorFlow's.
+--compat also reads both IR files with OpenVINO 2023.0.2 (the oldest that installs
+for Python 3.11; 2022.3.1, the last with MYRIAD, needs Python <= 3.10) through the
+`openvino.runtime` API, in a process on the compatibility job's libraries
+(requirements-minimum.txt in .cache/compat, made by scripts/setup_compat.sh), and
+compares its outputs with TensorFlow's.
 Writes results/openvino_check.json.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from emotion_ros.training.data import load_ckplus, load_fer2013
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / 'shared' / 'data'
-OLD_OPENVINO = 'openvino==2023.0.2'
+COMPAT = ROOT / '.cache' / 'compat'
 OLD_RUNNER = '''
 import sys, numpy as np
 from openvino.runtime import Core, get_version
@@ -58,17 +59,14 @@ def old_openvino_outputs(crops) -> tuple[str, dict]:
     shipped model's own resizing and mirror averaging (au_model.json)."""
     metadata = json.loads((SHIPPED_MODEL_DIR / 'au_model.json').read_text())
     faces = model_input(crops, int(metadata['input']['size']))
-    env_dir = ROOT / '.cache' / 'venv-openvino-2023.0'
-    python = env_dir / 'bin' / 'python'
-    if not python.exists():
-        venv.create(env_dir, with_pip=True)
-        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
-                        OLD_OPENVINO, 'numpy<2'], check=True)
+    subprocess.run(['bash', str(ROOT / 'scripts' / 'setup_compat.sh')], check=True)
+    # Only the old libraries ahead of the interpreter's own: no emotion_ros, no ROS.
+    env = dict(os.environ, PYTHONPATH=str(COMPAT))
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / 'faces.npz', faces=faces,
                  mirror_average=bool(metadata.get('mirror_average', False)))
-        subprocess.run([str(python), '-c', OLD_RUNNER, str(Path(tmp) / 'faces.npz'),
-                        str(SHIPPED_MODEL_DIR), str(Path(tmp) / 'out.npz')], check=True)
+        subprocess.run([sys.executable, '-c', OLD_RUNNER, str(Path(tmp) / 'faces.npz'),
+                        str(SHIPPED_MODEL_DIR), str(Path(tmp) / 'out.npz')], env=env, check=True)
         with np.load(Path(tmp) / 'out.npz') as out:
             return str(out['version']), {k: out[k] for k in ('au_model', 'au_model_fp16')}
 
