@@ -3,47 +3,94 @@
     ros2 launch emotion_ros pipeline.launch.py image:=/camera/color/image_raw
     ros2 launch emotion_ros pipeline.launch.py image:=/camera/color/image_raw compressed:=true \
         au_backend:=openvino au_device:=NPU namespace:=robot behaviour:=true
+    ros2 launch emotion_ros pipeline.launch.py composed:=true use_sim_time:=true log_level:=debug
 
 Parameters come from config/pipeline.yaml (`params_file` to use your own);
-the launch arguments override the few that differ between robots. The same
-nodes run in one process with `ros2 run emotion_ros pipeline`.
+the launch arguments override the few that differ between robots, and an
+empty one leaves the params file's value. composed:=true runs the same nodes
+in one process (the `pipeline` executable, faster: see pipeline.py) with the
+same parameters and remappings; respawn:=true restarts a process that exits.
 """
 import os
 
 # What this file starts and reads; test_launch.py checks them against setup.py
 # and the package's files without needing `launch` installed.
 PACKAGE = 'emotion_ros'
-EXECUTABLES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker')
+EXECUTABLES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker', 'pipeline')
 CONFIG_FILE = os.path.join('config', 'pipeline.yaml')
+
+# name -> (default, description); '' = as in params_file.
+ARGUMENTS = {
+    'image': ('image', 'input image topic (raw; the detector subscribes <image>/compressed when '
+                       'input_compressed is true)'),
+    'compressed': ('', "true: subscribe <image>/compressed (sensor_msgs/CompressedImage); "
+                       "'' = input_compressed as in params_file"),
+    'au_backend': ('', "AU model backend: tensorflow or openvino ('' = as in params_file)"),
+    'au_device': ('', "AU model device: CPU, or GPU / NPU / MYRIAD / AUTO with openvino "
+                      "('' = as in params_file)"),
+    'namespace': ('', 'namespace of the nodes and their relative topics'),
+    'behaviour': ('false', 'also start the care_speaker example behaviour node'),
+    'use_sim_time': ('false', 'follow /clock (replaying a bag with `ros2 bag play --clock`)'),
+    'log_level': ('info', 'debug, info, warn, error or fatal (or <logger>:=<level>)'),
+    'respawn': ('false', 'restart a node process that exits'),
+    'respawn_delay': ('2.0', 's to wait before a restart'),
+    'composed': ('false', 'run the nodes in one process (the pipeline executable)'),
+}
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ('true', '1', 'yes', 'on')
+
+
+def node_specs(args: dict) -> list[dict]:
+    """Keyword arguments of each launch_ros Node to start, from the launch arguments' values
+    (ARGUMENTS and params_file).
+
+    Plain data, so that test_launch.py checks it where `launch` is not installed.
+    """
+    params_file = args['params_file']
+    image = args['image'].rstrip('/') or 'image'
+    # The detector subscribes `image` or `image/compressed` as input_compressed says (the
+    # argument, or else the params file): remapping both follows either.
+    remappings = [('image', image), ('image/compressed', image + '/compressed')]
+    sim_time = {'use_sim_time': _flag(args['use_sim_time'])}
+    detector = dict(sim_time)
+    if args['compressed'].strip():
+        detector['input_compressed'] = _flag(args['compressed'])
+    au = {name: args[argument] for name, argument in
+          (('backend', 'au_backend'), ('device', 'au_device')) if args[argument]}
+    common = {'package': PACKAGE, 'namespace': args['namespace'], 'output': 'screen',
+              'ros_arguments': ['--log-level', args['log_level']],
+              'respawn': _flag(args['respawn']), 'respawn_delay': float(args['respawn_delay'])}
+    behaviour = _flag(args['behaviour'])
+    if _flag(args['composed']):
+        # One process: overrides in the dict reach every node in it, so the AU model's
+        # backend and device go through the runner's options (the detector has a `device` too).
+        options = ['--behaviour'] if behaviour else []
+        for name, value in au.items():
+            options += [f'--au-{name}', value]
+        return [dict(common, executable='pipeline', arguments=options, remappings=remappings,
+                     parameters=[params_file, detector])]
+    specs = [
+        dict(common, executable='face_detector', name='face_detector', remappings=remappings,
+             parameters=[params_file, detector]),
+        dict(common, executable='au_estimator', name='au_estimator',
+             parameters=[params_file, {**sim_time, **au}]),
+        dict(common, executable='emotion', name='emotion', parameters=[params_file, sim_time]),
+    ]
+    if behaviour:
+        specs.append(dict(common, executable='care_speaker', name='care_speaker',
+                          parameters=[params_file, sim_time]))
+    return specs
 
 
 def _nodes(context):
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
-    def arg(name):
-        return context.perform_substitution(LaunchConfiguration(name))
-
-    params_file = arg('params_file')
-    namespace = arg('namespace')
-    compressed = arg('compressed').lower() in ('true', '1', 'yes')
-    image = arg('image')
-    image_remap = (('image/compressed', image.rstrip('/') + '/compressed') if compressed
-                   else ('image', image))
-    common = {'package': PACKAGE, 'namespace': namespace, 'output': 'screen'}
-    nodes = [
-        Node(executable='face_detector', name='face_detector', remappings=[image_remap],
-             parameters=[params_file, {'input_compressed': compressed}], **common),
-        Node(executable='au_estimator', name='au_estimator',
-             parameters=[params_file, {name: value for name, value in (
-                 ('backend', arg('au_backend')), ('device', arg('au_device'))) if value}],
-             **common),
-        Node(executable='emotion', name='emotion', parameters=[params_file], **common),
-    ]
-    if arg('behaviour').lower() in ('true', '1', 'yes'):
-        nodes.append(Node(executable='care_speaker', name='care_speaker',
-                          parameters=[params_file], **common))
-    return nodes
+    values = {name: context.perform_substitution(LaunchConfiguration(name))
+              for name in (*ARGUMENTS, 'params_file')}
+    return [Node(**spec) for spec in node_specs(values)]
 
 
 def generate_launch_description():
@@ -53,21 +100,8 @@ def generate_launch_description():
 
     default_params = os.path.join(get_package_share_directory(PACKAGE), CONFIG_FILE)
     return LaunchDescription([
-        DeclareLaunchArgument('image', default_value='image',
-                              description='input image topic (raw; /compressed is appended '
-                                          'when compressed:=true)'),
-        DeclareLaunchArgument('compressed', default_value='false',
-                              description='subscribe <image>/compressed (sensor_msgs/CompressedImage)'),
-        DeclareLaunchArgument('au_backend', default_value='',
-                              description="AU model backend: tensorflow or openvino ('' = as in "
-                                          'params_file)'),
-        DeclareLaunchArgument('au_device', default_value='',
-                              description='AU model device: CPU, or GPU / NPU / MYRIAD / AUTO with '
-                                          "openvino ('' = as in params_file)"),
-        DeclareLaunchArgument('namespace', default_value='',
-                              description='namespace of the nodes and their relative topics'),
-        DeclareLaunchArgument('behaviour', default_value='false',
-                              description='also start the care_speaker example behaviour node'),
+        *(DeclareLaunchArgument(name, default_value=default, description=description)
+          for name, (default, description) in ARGUMENTS.items()),
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='YAML with a section per node'),
         OpaqueFunction(function=_nodes),

@@ -42,8 +42,67 @@ def test_launch_names_installed_executables_and_existing_files():
     assert started == set(launch.EXECUTABLES)
 
 
+def specs(**given):
+    """node_specs for the launch arguments `given`, the others at their defaults."""
+    launch = load_launch_module()
+    args = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
+    return launch.node_specs({**args, 'params_file': 'my.yaml', **given})
+
+
+def by_executable(node_specs):
+    return {spec['executable']: spec for spec in node_specs}
+
+
+def test_defaults_leave_the_params_file_in_charge():
+    nodes = by_executable(specs())
+    assert set(nodes) == {'face_detector', 'au_estimator', 'emotion'}
+    for spec in nodes.values():
+        assert spec['parameters'] == ['my.yaml', {'use_sim_time': False}]
+        assert spec['ros_arguments'] == ['--log-level', 'info'] and spec['respawn'] is False
+    # Either input the params file chooses is remapped (here: onto itself).
+    assert nodes['face_detector']['remappings'] == [('image', 'image'),
+                                                    ('image/compressed', 'image/compressed')]
+
+
+def test_arguments_reach_every_node():
+    nodes = by_executable(specs(image='/camera/image_raw/', compressed='true', use_sim_time='true',
+                                log_level='debug', respawn='true', respawn_delay='5',
+                                namespace='robot', behaviour='true', au_device='NPU'))
+    assert set(nodes) == {'face_detector', 'au_estimator', 'emotion', 'care_speaker'}
+    for spec in nodes.values():
+        assert spec['parameters'][1]['use_sim_time'] is True
+        assert spec['ros_arguments'] == ['--log-level', 'debug']
+        assert spec['respawn'] is True and spec['respawn_delay'] == 5.0
+        assert spec['namespace'] == 'robot'
+    assert nodes['face_detector']['parameters'][1]['input_compressed'] is True
+    assert ('image/compressed', '/camera/image_raw/compressed') in nodes['face_detector']['remappings']
+    assert nodes['au_estimator']['parameters'][1] == {'use_sim_time': True, 'device': 'NPU'}
+    assert specs(compressed='false')[0]['parameters'][1]['input_compressed'] is False
+
+
+def test_composed_runs_the_pipeline_executable_with_the_same_settings():
+    (spec,) = specs(composed='true', compressed='true', behaviour='true', au_backend='tensorflow',
+                    use_sim_time='true', image='/cam')
+    assert spec['executable'] == 'pipeline' and 'name' not in spec
+    assert spec['arguments'] == ['--behaviour', '--au-backend', 'tensorflow']
+    assert spec['parameters'] == ['my.yaml', {'use_sim_time': True, 'input_compressed': True}]
+    assert spec['remappings'] == [('image', '/cam'), ('image/compressed', '/cam/compressed')]
+
+
 def test_launch_description_builds_where_launch_ros_is_installed():
     pytest.importorskip('launch_ros', reason='launch_ros is not on PyPI; runs on ROS installs')
-    description = load_launch_module().generate_launch_description()
+    from launch import LaunchContext
+    from launch_ros.actions import Node
+
+    launch = load_launch_module()
+    description = launch.generate_launch_description()
     arguments = {entity.name for entity in description.entities if hasattr(entity, 'default_value')}
-    assert {'image', 'compressed', 'au_backend', 'au_device', 'namespace', 'behaviour'} <= arguments
+    assert arguments == set(launch.ARGUMENTS) | {'params_file'}
+    context = LaunchContext()
+    for entity in description.entities:
+        if hasattr(entity, 'default_value'):
+            context.launch_configurations[entity.name] = ''.join(
+                context.perform_substitution(part) for part in entity.default_value)
+    context.launch_configurations['composed'] = 'true'
+    (node,) = launch._nodes(context)
+    assert isinstance(node, Node) and node.node_executable == 'pipeline'
