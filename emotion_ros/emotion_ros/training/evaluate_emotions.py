@@ -335,9 +335,14 @@ def main(argv=None):
     parser.add_argument('--out', type=Path, default=REPO / 'results' / 'emotion_evaluation')
     parser.add_argument('--folds', type=int, default=5)
     parser.add_argument('--limit', type=int, help='smoke runs: the first faces of PublicTest only')
+    parser.add_argument('--no-mirror-average', action='store_true',
+                        help="read each face alone, not averaged with its mirror image as the "
+                             "model's au_model.json asks (measures what mirror averaging gains)")
     args = parser.parse_args(argv)
 
     model = AUModel(args.model, max_batch=256)
+    if args.no_mirror_average:
+        model.mirror_average = False
     classifier = AUEmotionClassifier.load(args.classifier, model.au_codes)
     publictest = evaluate_publictest(model, classifier, args.data, args.limit)
     report = {
@@ -345,6 +350,7 @@ def main(argv=None):
                              *(sys.argv[1:] if argv is None else argv)]),
         'classifier': {'points': int(len(classifier.points)), 'k': classifier.n_neighbors,
                        'metric': classifier.metric},
+        'mirror_average': model.mirror_average,
         'selection': SELECTION,
         'publictest': publictest,
         'ckplus_subject_cv': evaluate_ckplus(model, classifier, args.data, args.folds),
