@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, requires_shared
 
 from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH
 from emotion_ros.training.evaluate import cross_validate
@@ -41,6 +41,7 @@ def test_resampling_subjects_widens_the_interval_when_a_subjects_faces_agree():
     assert (by_subject[1] - by_subject[0]) > 2.5 * (by_face[1] - by_face[0])
 
 
+@requires_shared
 def test_cached_folds_made_otherwise_are_refused(tmp_path):
     """A fold file from another configuration (here: other epochs) stops the run, not reused."""
     np.savez(tmp_path / 'fold0.npz', probabilities=np.zeros((1, 17)), rows=np.arange(1),
