@@ -68,15 +68,23 @@ class CareSpeakerNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def on_emotions(self, msg: EmotionArray):
-        self.responder.faces_seen([face.face_id for face in msg.faces], self._now())
+        now = self._now()
+        self.responder.faces_seen([face.face_id for face in msg.faces], now)
+        waiting = self.responder.waiting_start(now)
+        if waiting:
+            self._say(*waiting)
 
     def on_event(self, msg: EmotionEvent):
-        if msg.type != EmotionEvent.START:
-            return
-        phrase = self.responder.on_start(msg.face_id, msg.emotion, self._now())
+        if msg.type == EmotionEvent.END:
+            self.responder.on_end(msg.face_id)
+        elif msg.type == EmotionEvent.START:
+            self._say(msg.face_id, msg.emotion,
+                      self.responder.on_start(msg.face_id, msg.emotion, self._now()))
+
+    def _say(self, face_id: int, emotion: str, phrase: str | None):
         if phrase:
             self.speech_pub.publish(String(data=phrase))
-            self.get_logger().info(f'face {msg.face_id} {msg.emotion}: "{phrase}"')
+            self.get_logger().info(f'face {face_id} {emotion}: "{phrase}"')
 
 
 def main(args=None):

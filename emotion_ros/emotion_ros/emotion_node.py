@@ -123,7 +123,8 @@ class EmotionNode(PipelineStage):
             for face_id in list(self.last_seen):
                 self._forget(face_id, stamp)
         self.last_stamp, self.frame_id = stamp, msg.header.frame_id
-        self.last_input = self.now_seconds()
+        # ROS time 0: a sim clock before its first /clock message, no time to count from.
+        self.last_input = self.now_seconds() or None
         faces = self._valid_faces(msg)
         distributions = self.classifier.predict_proba([f.probabilities for f in faces]) \
             if faces else []

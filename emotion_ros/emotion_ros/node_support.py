@@ -34,6 +34,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy
 
 from .node_common import QOS_OVERRIDES, ErrorLog, declare_checked_parameters, run_node, \
     watch_parameters
@@ -356,7 +357,8 @@ class StageOutput:
     """A stage's output topic: its lifecycle publisher, and the stages fed in-process from it.
 
     publish() hands the message to those stages and serialises it only when
-    some other node subscribes: the AU crops of every face need not cross
+    some other node subscribes, or will (a transient local topic keeps its
+    history for late subscribers): the AU crops of every face need not cross
     DDS when nothing but the in-process stage reads them.
     """
 
@@ -365,9 +367,10 @@ class StageOutput:
         self.publisher = publisher
         self.topic_name = publisher.topic_name
         self.msg_type = publisher.msg_type
+        self.keeps_history = publisher.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
 
     def publish(self, msg):
-        if self.publisher.get_subscription_count() > 0:
+        if self.keeps_history or self.publisher.get_subscription_count() > 0:
             self.publisher.publish(msg)
         for downstream in self.stage.downstream:
             downstream.take_in_process(self.topic_name, msg)

@@ -117,6 +117,9 @@ def test_a_paused_sim_clock_drops_no_face(start_node, test_node, typical_vectors
             publisher.publish(au_frame(codes, vectors['sad'], stamp))
             assert test_node.spin_until(lambda: len(emotions) > count, 5), node.log()
 
+    # The first AUs before the first /clock (ROS time still 0), as a bag's first frame can be.
+    publisher.publish(au_frame(codes, vectors['sad'], Time(sec=now[0] // 10 ** 9)))
+    assert test_node.spin_until(lambda: emotions, 5), node.log()
     for _ in range(20):   # 1 s of a sad face
         tick()
     assert [e.type for e in events] == [EmotionEvent.START] and emotions[-1].faces
