@@ -4,8 +4,10 @@ In one process the detector feeds the AU stage and that the emotion stage
 directly (node_support.StageOutput): nobody subscribes to faces or
 action_units over DDS, yet both are still published to other subscribers;
 a stage whose input is remapped away from its upstream's output listens
-over DDS as in separate processes.
+over DDS as in separate processes; the stages of a chain run one callback
+at a time, also under a MultiThreadedExecutor.
 """
+import threading
 import time
 
 from builtin_interfaces.msg import Time
@@ -83,3 +85,31 @@ def test_a_stage_remapped_away_from_its_upstream_listens_over_dds(start_node, te
     # The emotion stage is still fed in-process by the AU stage.
     assert node.count_subscribers(f'{namespace}/action_units') == 0
     assert f'fed in-process by au_estimator on {namespace}/action_units' in pipeline.log()
+
+
+def test_an_in_process_chain_runs_one_callback_at_a_time(rclpy_context):
+    """Under a MultiThreadedExecutor a downstream stage's own callbacks (timers, lifecycle and
+    parameter services) must not run while its upstream feeds it from another thread: the
+    stages of a chain share one lock around every callback."""
+    from emotion_ros.au_estimator_node import AUEstimatorNode
+    from emotion_ros.emotion_node import EmotionNode
+    from emotion_ros.face_detector_node import FaceDetectorNode
+    detector = FaceDetectorNode()
+    au = AUEstimatorNode(upstream=detector)
+    emotion = EmotionNode(upstream=au)
+    lone = EmotionNode()   # fed over DDS: a lock of its own
+    try:
+        assert detector._lock is au._lock is emotion._lock and lone._lock is not emotion._lock
+        configured = threading.Event()
+
+        def configure_emotion():   # as a lifecycle service call in another executor thread
+            emotion.trigger_configure()
+            configured.set()
+        with detector._lock:   # the detector is in a callback (that feeds the chain)
+            threading.Thread(target=configure_emotion, daemon=True).start()
+            assert not configured.wait(0.5)   # the emotion stage's transition waits for it
+            lone.trigger_configure()          # another chain's stage does not
+        assert configured.wait(30) and emotion.state_label == lone.state_label == 'inactive'
+    finally:
+        for node in (lone, emotion, au, detector):
+            node.destroy_node()
