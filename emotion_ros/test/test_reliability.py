@@ -13,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceActionUnits, FaceArray
 from lifecycle_msgs.msg import State, Transition
 from rcl_interfaces.msg import ParameterType
+from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from ros_services import describe_parameters, get_parameter, set_parameter, state, transition
 from sensor_msgs.msg import Image
@@ -213,6 +214,14 @@ def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node,
     assert not refused.successful
     assert refused.reason.startswith('switch_margin applies at configure: deactivate and clean up')
     assert get_parameter(test_node, '/params/emotion', 'switch_margin').double_value == 0.1
+    # A whole number for a live float parameter, as `ros2 param set ... max_frame_age 1` sends it:
+    # accepted, and stored as a float where rclpy has pre-set callbacks (Iron and later).
+    assert set_parameter(test_node, '/params/emotion', 'max_frame_age', 1).successful
+    max_frame_age = get_parameter(test_node, '/params/emotion', 'max_frame_age')
+    if hasattr(Node, 'add_pre_set_parameters_callback'):
+        assert (max_frame_age.type, max_frame_age.double_value) == (ParameterType.PARAMETER_DOUBLE, 1.0)
+    else:   # Humble: an integer parameter, used as 1.0
+        assert max_frame_age.integer_value == 1
     # max_frame_age applies at once: made-up stamps are now too old, the clock's are not.
     assert set_parameter(test_node, '/params/emotion', 'max_frame_age', 0.25).successful
     msg.header.stamp = Time(sec=2)
