@@ -21,7 +21,9 @@ setup(
     maintainer='emotion_ros maintainers',
     maintainer_email='maintainers@emotion-ros.org',
     description='Face, Action Unit and emotion perception for robots, as ROS 2 nodes.',
-    license='Apache-2.0',
+    # Code and BlazeFace: Apache-2.0; the AU model and k-NN weights: research use only
+    # (models/LICENSE.research-weights.md; package.xml and the README's licence table).
+    license='Apache-2.0 AND LicenseRef-research-only',
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [

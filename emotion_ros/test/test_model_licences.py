@@ -41,3 +41,8 @@ def test_every_row_names_a_licence_that_package_xml_declares_with_its_file():
     for licence, licence_file in declared:
         if licence_file is not None:
             assert (PACKAGE / licence_file).is_file(), f'{licence}: {licence_file} is missing'
+
+
+def test_setup_py_names_every_licence_package_xml_declares():
+    declared = re.search(r"license='([^']+)'", (PACKAGE / 'setup.py').read_text()).group(1)
+    assert {licence for licence, _ in declared_licences()} == set(declared.split(' AND '))
