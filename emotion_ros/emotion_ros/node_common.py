@@ -5,16 +5,18 @@ and the entry point.
 Light on purpose: a behaviour node (care_speaker) imports this and the
 messages only, not the perception stack (models, OpenCV, rosbags).
 """
+import signal
 import sys
 import time
 
 import rclpy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 
 from .parameter_checks import Param
 
@@ -144,18 +146,45 @@ def watch_parameters(node, parameters: dict, on_change):
     node.add_on_set_parameters_callback(on_set)
 
 
-def run_node(node_class, args=None, start=None):
-    """Create the node, call `start(node)` if given, spin until Ctrl-C or shutdown, clean up."""
-    rclpy.init(args=args)
+SPIN_PERIOD = 0.5   # s: the longest a stop signal waits for the executor to wake
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def init_stoppable(args=None):
+    """rclpy.init without rclpy's signal handlers, which shut the context down at once: SIGINT
+    (Ctrl-C, how ros2 launch stops a node) and SIGTERM (docker stop) raise KeyboardInterrupt
+    instead, so that a node can still publish while it stops (the emotion node's END events)."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for signum in (signal.SIGINT, signal.SIGTERM):   # also where SIGINT was ignored (a `cmd &`)
+        signal.signal(signum, _interrupt)
+
+
+def spin_until_stopped(executor):
+    """Spin until KeyboardInterrupt or shutdown, waking every SPIN_PERIOD s to see a signal."""
+    while rclpy.ok():
+        executor.spin_once(timeout_sec=SPIN_PERIOD)
+
+
+def run_node(node_class, args=None, start=None, stop=None):
+    """Create the node, call `start(node)` if given, spin until Ctrl-C, SIGTERM or shutdown,
+    call `stop(node)` if given (the context still works), clean up."""
+    init_stoppable(args)
+    executor = SingleThreadedExecutor()
     node = None
     try:
         node = node_class()
+        executor.add_node(node)
         if start is not None:
             start(node)
-        rclpy.spin(node)
+        spin_until_stopped(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        if node is not None and stop is not None and rclpy.ok():
+            stop(node)
     finally:
         if node is not None:
+            executor.remove_node(node)
             node.destroy_node()
         rclpy.try_shutdown()

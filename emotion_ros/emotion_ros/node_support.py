@@ -33,6 +33,7 @@ import threading
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy
 
@@ -215,6 +216,9 @@ class PipelineStage(LifecycleNode):
     def on_shutdown(self, state):
         if self._stop():
             self.finish()
+            # The process may end right after: let the subscribers have what finish() said.
+            for output in self._stage_publishers:
+                output.publisher.wait_for_all_acked(Duration(seconds=0.5))
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -400,6 +404,14 @@ def bring_up(node):
                                 '(ros2 lifecycle set <node> configure)')
 
 
+def shut_down(node):
+    """The lifecycle shutdown of a stage that is stopped (Ctrl-C, SIGTERM): an active one
+    says what ends with it (finish()) first."""
+    if isinstance(node, PipelineStage) and node.state_label != 'finalized':
+        node.trigger_shutdown()
+
+
 def run_stage(node_class, args=None):
-    """The entry point of a pipeline stage's executable: run_node, then bring it up."""
-    run_node(node_class, args, start=bring_up)
+    """The entry point of a pipeline stage's executable: run_node, bringing it up and
+    shutting it down."""
+    run_node(node_class, args, start=bring_up, stop=shut_down)

@@ -14,6 +14,7 @@ one lock (node_support.one_at_a_time), so they may also be spun by a
 MultiThreadedExecutor; this runner uses a single-threaded one.
 Each stage is a lifecycle node brought up to active unless its `autostart`
 is false (then a lifecycle manager drives it through its services).
+Ctrl-C or SIGTERM shuts the stages down (the emotion stage ends its episodes first).
 Remappings and `-r __ns:=/robot` apply to every node; --au-backend and
 --au-device set the au_estimator's `backend` and `device` (as the launch
 file's au_backend and au_device arguments do), over the YAML.
@@ -32,7 +33,8 @@ from .au_estimator_node import AUEstimatorNode
 from .care_speaker_node import CareSpeakerNode
 from .emotion_node import EmotionNode
 from .face_detector_node import FaceDetectorNode
-from .node_support import bring_up
+from .node_common import init_stoppable, spin_until_stopped
+from .node_support import bring_up, shut_down
 
 
 def default_params_file() -> str:
@@ -58,7 +60,7 @@ def main(args=None):
     options = parser.parse_args(remove_ros_args(args)[1:])
     au_overrides = [Parameter(name, value=value) for name, value in
                     (('backend', options.au_backend), ('device', options.au_device)) if value]
-    rclpy.init(args=with_default_params(args))
+    init_stoppable(with_default_params(args))
     executor = SingleThreadedExecutor()
     nodes = []
     try:
@@ -72,9 +74,11 @@ def main(args=None):
             executor.add_node(node)
         nodes[0].get_logger().info(
             f"pipeline composed in one process: {', '.join(n.get_name() for n in nodes)}")
-        executor.spin()
+        spin_until_stopped(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        if rclpy.ok():   # stopped by a signal: the stages shut down, upstream first
+            for node in nodes:
+                shut_down(node)
     finally:
         for node in nodes:
             executor.remove_node(node)

@@ -141,3 +141,21 @@ def test_a_paused_sim_clock_drops_no_face(start_node, test_node, typical_vectors
     assert not emotions[-1].faces and [e.type for e in events] == [EmotionEvent.START,
                                                                    EmotionEvent.END], node.log()
     assert 0.5 <= (now[0] * 1e-9 - 5001.05) <= 0.8
+
+
+def test_stopping_the_process_ends_the_open_episode(start_node, test_node, typical_vectors):
+    """Ctrl-C, or ros2 launch stopping the node (SIGINT), or SIGTERM: a lifecycle shutdown,
+    so the open episode gets its END before the process ends."""
+    codes, vectors = typical_vectors
+    node, emotions, events, publisher = start_emotion_node(
+        start_node, test_node, '/stopped_process',
+        {'event_min_duration': 0.5, 'face_timeout': 5.0, **SYNTHETIC_STAMPS})
+    for i in range(10):
+        publisher.publish(au_frame(codes, vectors['sad'], Time(sec=500, nanosec=i * 10 ** 8)))
+        assert test_node.spin_until(lambda: len(emotions) > i, 5), node.log()
+    assert test_node.spin_until(lambda: len(events) == 1, 2), node.log()
+    node.stop()
+    assert test_node.spin_until(lambda: len(events) == 2 and not emotions[-1].faces, 5), node.log()
+    assert [(e.type, e.emotion, e.face_id) for e in events] == [
+        (EmotionEvent.START, 'sad', 4), (EmotionEvent.END, 'sad', 4)]
+    assert node.process.returncode == 0
