@@ -7,6 +7,7 @@ A pipeline stage (face_detector, au_estimator, emotion) is a lifecycle node:
     deactivate  unsubscribes, says what ends with it (finish(): the emotion node's END
                 events), then nothing is processed or published
     cleanup     frees the model and the publishers
+    shutdown    (also on Ctrl-C or SIGTERM, see run_stage) as deactivate and cleanup
 Parameters that apply at configure can be set only while the stage is
 unconfigured; the live ones (max_frame_age, diagnostics.*, a stage's own)
 apply at once in every state.
