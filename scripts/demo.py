@@ -117,10 +117,10 @@ def main():
     answers = collect_answers(node, f'{NAMESPACE}/emotions')
     node.create_subscription(message_class(PIPELINE_TOPICS['emotion_events']),
                              f'{NAMESPACE}/emotion_events', events.append, 10)
-    node.create_subscription(message_class('std_msgs/msg/String'), f'{NAMESPACE}/speech',
-                             speech.append, 10)
+    # care_speaker speaks on the absolute /speech (naoqi_driver's topic), also under a namespace.
+    node.create_subscription(message_class('std_msgs/msg/String'), '/speech', speech.append, 10)
     recorder = BagRecorder(node, {**{f'{NAMESPACE}/{t}': m for t, m in PIPELINE_TOPICS.items()},
-                                  f'{NAMESPACE}/speech': 'std_msgs/msg/String'}, output_bag)
+                                  '/speech': 'std_msgs/msg/String'}, output_bag)
     player = BagPlayer(node, input_bag)
     video_path, writer, frames, ids, elapsed = out / 'demo_emotions.mp4', None, 0, set(), 0.0
 
