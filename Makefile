@@ -13,7 +13,7 @@ demo: setup
 # README command 2: the whole test suite (needs ../shared beside the checkout), then the
 # compatibility job.
 test: setup
-	@$(RUN) python -m pytest emotion_ros/test
+	@$(RUN) source scripts/ros2_tools_env.sh && python -m pytest emotion_ros/test
 	@$(MAKE) --no-print-directory test-compat
 
 # The core and node tests on the oldest supported numpy, SciPy, scikit-learn, OpenCV and
@@ -25,7 +25,7 @@ COMPAT_TESTS := $(addprefix emotion_ros/test/test_,$(addsuffix .py,compat emotio
 	emotion_chain composed reliability stage_health replay launch))
 test-compat: setup
 	@bash scripts/setup_compat.sh
-	@$(RUN) EMOTION_ROS_COMPAT=1 PYTHONPATH="$$PWD/.cache/compat:$$PYTHONPATH" \
+	@$(RUN) source scripts/ros2_tools_env.sh && EMOTION_ROS_COMPAT=1 PYTHONPATH="$$PWD/.cache/compat:$$PYTHONPATH" \
 		python -m pytest $(COMPAT_TESTS)
 
 benchmark: setup
