@@ -1,14 +1,17 @@
 """Bags in and out of a running pipeline, with rosbags (no rosbag2 install needed).
 
     ros2 run emotion_ros bag_tools from-video clip.mp4 clip_bag [--compressed] [--size 640x480]
-    ros2 run emotion_ros bag_tools play clip_bag [--rate 1.0 | --lockstep] [--restamp] [--repeat N]
+    ros2 run emotion_ros bag_tools play clip_bag [--rate 1.0 | --lockstep] [--restamp | --clock] [--repeat N]
     ros2 run emotion_ros bag_tools record out_bag [--duration 10]
     ros2 run emotion_ros bag_tools summarise out_bag [--window 1.0]
 
 `play` publishes the bag's messages as recorded (serialized bytes, so any
 type plays) at recorded speed times --rate, or --lockstep: each image waits
 for the pipeline's /emotions answer with its stamp (as fast as the pipeline
-takes it, no frame dropped). `record` writes the pipeline's outputs (faces,
+takes it, no frame dropped). Replayed frames carry their recorded stamps, older than
+the nodes' clock: either --restamp them with the time of publishing, or --clock:
+publish the bag's time on /clock (as `ros2 bag play --clock` does) for nodes run
+with use_sim_time true. `record` writes the pipeline's outputs (faces,
 action units, emotions, events) to an MCAP bag; `summarise` turns a recorded
 bag into a JSON of each face's emotions over time and a timeline PNG.
 """
@@ -26,6 +29,8 @@ from rclpy.utilities import remove_ros_args
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from builtin_interfaces.msg import Time
+
 from . import bags
 
 # The pipeline's outputs and their types, as record takes them by default.
@@ -35,6 +40,9 @@ PIPELINE_TOPICS = {
     'emotions': 'emotion_ros_msgs/msg/EmotionArray',
     'emotion_events': 'emotion_ros_msgs/msg/EmotionEvent',
 }
+
+
+CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
 
 
 def message_class(msgtype: str):
@@ -118,12 +126,19 @@ class BagPlayer:
             executor.spin_once(timeout_sec=0.05)
         return False
 
-    def play(self, executor, rate: float = 1.0, on_message=None, restamp: bool = False):
+    def play(self, executor, rate: float = 1.0, on_message=None, restamp: bool = False,
+             clock: bool = False):
         """At recorded speed times `rate` (0 = as fast as possible).
 
         restamp: images get the node clock's time of publishing as their header
         stamp, as from a live camera (so age limits and latency apply as on a robot).
+        clock: before each message, the bag's time of it on /clock, for nodes that
+        run on sim time (use_sim_time true): the recorded stamps are then current.
         """
+        clock_publisher = self.publisher('/clock', CLOCK_TYPE) if clock else None
+        deadline = time.monotonic() + 10.0    # the nodes' clocks subscribed /clock at start
+        while clock and clock_publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
         start_wall, start_bag = time.monotonic(), None
         for topic, msgtype, timestamp, raw in self.messages():
             start_bag = timestamp if start_bag is None else start_bag
@@ -135,6 +150,9 @@ class BagPlayer:
                 msg = deserialize_message(raw, message_class(msgtype))
                 msg.header.stamp = self.node.get_clock().now().to_msg()
                 raw = serialize_message(msg)
+            if clock_publisher is not None:
+                clock_publisher.publish(message_class(CLOCK_TYPE)(clock=Time(
+                    sec=timestamp // 10 ** 9, nanosec=timestamp % 10 ** 9)))
             self.publisher(topic, msgtype).publish(raw)
             if on_message:
                 on_message(topic, msgtype, raw)
@@ -190,7 +208,10 @@ def main(argv=None):
                    help='send each image when the pipeline answered the last one on --answers')
     p.add_argument('--answers', default='emotions', help='topic of the answers for --lockstep')
     p.add_argument('--repeat', type=int, default=1, help='play the bag this many times')
-    p.add_argument('--restamp', action='store_true',
+    stamps = p.add_mutually_exclusive_group()
+    stamps.add_argument('--clock', action='store_true',
+                        help="publish the bag's time on /clock (for nodes with use_sim_time true)")
+    stamps.add_argument('--restamp', action='store_true',
                    help='stamp images with the time of publishing, as a live camera does')
     p.add_argument('--remap', nargs='*', default=[], metavar='FROM:=TO')
     p = sub.add_parser('record', help="record the pipeline's outputs")
@@ -245,7 +266,7 @@ def main(argv=None):
             print(f'played {args.bag}; {missed} image(s) got no answer on {args.answers}')
         else:
             for _ in range(args.repeat):
-                player.play(executor, args.rate, restamp=args.restamp)
+                player.play(executor, args.rate, restamp=args.restamp, clock=args.clock)
             print(f'played {args.bag}')
         rclpy.try_shutdown()
 
