@@ -48,3 +48,26 @@ def flatten(parameters: dict, prefix='') -> dict:
         else:
             flat[f'{prefix}{name}'] = value
     return flat
+
+
+ROBOT_FILES = sorted(path.name for path in CONFIG.glob('*.yaml') if path.name != 'pipeline.yaml')
+
+
+@pytest.mark.parametrize('robot_file', ROBOT_FILES)
+def test_robot_parameter_files_set_only_real_parameters_to_good_values(robot_file):
+    """A robot's file (pepper.yaml, ...) overlays pipeline.yaml: each of its names must be a
+    parameter of that node, of the same type, and pass the node's own check."""
+    defaults = yaml.safe_load((CONFIG / 'pipeline.yaml').read_text())
+    specs = {'/**/face_detector': face_detector_node.PARAMETERS,
+             '/**/au_estimator': au_estimator_node.PARAMETERS,
+             '/**/emotion': emotion_node.PARAMETERS,
+             '/**/care_speaker': care_speaker_node.PARAMETERS}
+    robot = yaml.safe_load((CONFIG / robot_file).read_text())
+    assert robot and set(robot) <= set(specs)
+    for section, content in robot.items():
+        known = flatten(defaults[section]['ros__parameters'])
+        checks = {**specs[section], **(STAGE_PARAMETERS if section != '/**/care_speaker' else {})}
+        for name, value in flatten(content['ros__parameters']).items():
+            assert name in known, f'{robot_file}: {section} has no parameter {name}'
+            assert type(value) is type(known[name]), f'{robot_file}: {name}={value!r}'
+            assert checks[name].problem(value) is None, f'{robot_file}: {name}={value!r}'
