@@ -31,6 +31,7 @@ setup(
             'au_estimator = emotion_ros.au_estimator_node:main',
             'emotion = emotion_ros.emotion_node:main',
             'care_speaker = emotion_ros.care_speaker_node:main',
+            'hri_publisher = emotion_ros.hri_publisher_node:main',
             'pipeline = emotion_ros.pipeline:main',
             'bag_tools = emotion_ros.bag_tools:main',
         ],

@@ -1,6 +1,6 @@
 """The composed pipeline: face_detector, au_estimator, emotion (and optionally care_speaker) in one process.
 
-    ros2 run emotion_ros pipeline [--behaviour] [--au-backend tensorflow] [--au-device NPU] \
+    ros2 run emotion_ros pipeline [--behaviour] [--hri] [--au-backend tensorflow] [--au-device NPU] \
         --ros-args -r image:=/camera/image_raw [--params-file my_pipeline.yaml]
 
 One executor spins the same node classes the separate executables run, with
@@ -14,6 +14,7 @@ one lock (node_support.one_at_a_time), so they may also be spun by a
 MultiThreadedExecutor; this runner uses a single-threaded one.
 Each stage is a lifecycle node brought up to active unless its `autostart`
 is false (then a lifecycle manager drives it through its services).
+--hri adds hri_publisher (ROS4HRI topics under /humans/faces; needs hri_msgs).
 Ctrl-C or SIGTERM shuts the stages down (the emotion stage ends its episodes first).
 Remappings and `-r __ns:=/robot` apply to every node; --au-backend and
 --au-device set the au_estimator's `backend` and `device` (as the launch
@@ -33,6 +34,7 @@ from .au_estimator_node import AUEstimatorNode
 from .care_speaker_node import CareSpeakerNode
 from .emotion_node import EmotionNode
 from .face_detector_node import FaceDetectorNode
+from .hri_publisher_node import HriPublisherNode, import_hri_msgs, report_missing_hri_msgs
 from .node_common import init_stoppable, spin_until_stopped
 from .node_support import bring_up, shut_down
 
@@ -57,7 +59,13 @@ def main(args=None):
     parser.add_argument('--behaviour', action='store_true', help='also run care_speaker')
     parser.add_argument('--au-backend', help='au_estimator backend: tensorflow or openvino')
     parser.add_argument('--au-device', help='au_estimator device: CPU, GPU, NPU, MYRIAD, AUTO')
+    parser.add_argument('--hri', action='store_true',
+                        help='also publish ROS4HRI topics (hri_publisher; needs hri_msgs)')
     options = parser.parse_args(remove_ros_args(args)[1:])
+    hri = import_hri_msgs() if options.hri else None
+    if options.hri and hri is None:
+        report_missing_hri_msgs('pipeline')
+        sys.exit(1)
     au_overrides = [Parameter(name, value=value) for name, value in
                     (('backend', options.au_backend), ('device', options.au_device)) if value]
     init_stoppable(with_default_params(args))
@@ -69,6 +77,8 @@ def main(args=None):
         nodes.append(EmotionNode(upstream=nodes[-1]))
         if options.behaviour:
             nodes.append(CareSpeakerNode())
+        if hri is not None:
+            nodes.append(HriPublisherNode(hri))
         for node in nodes:
             bring_up(node)
             executor.add_node(node)
