@@ -4,6 +4,7 @@
     ros2 launch emotion_ros pipeline.launch.py image:=/camera/color/image_raw compressed:=true \
         au_backend:=openvino au_device:=NPU namespace:=robot behaviour:=true
     ros2 launch emotion_ros pipeline.launch.py composed:=true use_sim_time:=true log_level:=debug
+    ros2 launch emotion_ros pipeline.launch.py hri:=true   # ROS4HRI output (hri_publisher)
 
 Parameters come from config/pipeline.yaml (`params_file` to use your own);
 the launch arguments override the few that differ between robots, and an
@@ -16,7 +17,8 @@ import os
 # What this file starts and reads; test_launch.py checks them against setup.py
 # and the package's files without needing `launch` installed.
 PACKAGE = 'emotion_ros'
-EXECUTABLES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker', 'pipeline')
+EXECUTABLES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker', 'hri_publisher',
+               'pipeline')
 CONFIG_FILE = os.path.join('config', 'pipeline.yaml')
 
 # name -> (default, description); '' = as in params_file.
@@ -30,6 +32,8 @@ ARGUMENTS = {
                       "('' = as in params_file)"),
     'namespace': ('', 'namespace of the nodes and their relative topics'),
     'behaviour': ('false', 'also start the care_speaker example behaviour node'),
+    'hri': ('false', 'also start hri_publisher: ROS4HRI topics under /humans/faces (needs '
+                     'hri_msgs)'),
     'use_sim_time': ('false', 'follow /clock (replaying a bag with `ros2 bag play --clock`)'),
     'log_level': ('info', 'debug, info, warn, error or fatal (or <logger>:=<level>)'),
     'respawn': ('false', 'restart a node process that exits'),
@@ -63,10 +67,12 @@ def node_specs(args: dict) -> list[dict]:
               'ros_arguments': ['--log-level', args['log_level']],
               'respawn': _flag(args['respawn']), 'respawn_delay': float(args['respawn_delay'])}
     behaviour = _flag(args['behaviour'])
+    hri = _flag(args.get('hri', 'false'))
     if _flag(args['composed']):
         # One process: overrides in the dict reach every node in it, so the AU model's
         # backend and device go through the runner's options (the detector has a `device` too).
         options = ['--behaviour'] if behaviour else []
+        options += ['--hri'] if hri else []
         for name, value in au.items():
             options += [f'--au-{name}', value]
         return [dict(common, executable='pipeline', arguments=options, remappings=remappings,
@@ -80,6 +86,9 @@ def node_specs(args: dict) -> list[dict]:
     ]
     if behaviour:
         specs.append(dict(common, executable='care_speaker', name='care_speaker',
+                          parameters=[params_file, sim_time]))
+    if hri:
+        specs.append(dict(common, executable='hri_publisher', name='hri_publisher',
                           parameters=[params_file, sim_time]))
     return specs
 

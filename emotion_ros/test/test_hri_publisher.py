@@ -2,11 +2,14 @@
 gets the faces of a replayed clip (the composed pipeline with --hri, in its own process); and
 without hri_msgs the node and the --hri option fail with one clear line."""
 import importlib.util
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import SYNTHETIC_STAMPS, installed_executable, requires_shared, sample_path
+from conftest import SYNTHETIC_STAMPS, NodeProcess, installed_executable, requires_shared, \
+    sample_path
 
 from emotion_ros import bags
 from emotion_ros.bag_tools import BagPlayer, collect_answers, stamp_key
@@ -126,3 +129,50 @@ def test_the_package_runs_without_hri_msgs():
     result = subprocess.run([sys.executable, '-c', HIDE_HRI_MSGS, installed_executable('pipeline'),
                              '--help'], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and '--hri' in result.stdout, result.stderr
+
+
+def launch_specs(**given):
+    """pipeline.launch.py's node_specs for the arguments `given` (plain data, no launch)."""
+    path = Path(__file__).resolve().parents[1] / 'launch' / 'pipeline.launch.py'
+    spec = importlib.util.spec_from_file_location('pipeline_launch', path)
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    args = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
+    return launch.node_specs({**args, 'params_file': 'my.yaml', **given})
+
+
+def test_launch_argument_hri_adds_the_node_or_the_runner_option():
+    assert 'hri_publisher' not in {s['executable'] for s in launch_specs()}
+    nodes = {s['executable']: s for s in launch_specs(hri='true', namespace='robot')}
+    assert set(nodes) == {'face_detector', 'au_estimator', 'emotion', 'hri_publisher'}
+    assert nodes['hri_publisher']['namespace'] == 'robot'
+    [composed] = launch_specs(hri='true', composed='true', behaviour='true')
+    assert composed['arguments'] == ['--behaviour', '--hri']
+
+
+@needs_hri_msgs
+@pytest.mark.skipif(importlib.util.find_spec('launch_ros') is None or shutil.which('ros2') is None,
+                    reason='`ros2 launch` needs launch_ros and the ros2 command (a ROS install, '
+                    'or ../shared/vendor/ros2/install.sh)')
+def test_ros2_launch_hri_true_starts_hri_publisher(test_node, tmp_path):
+    """The real `ros2 launch`: hri_publisher in the namespace, publishing /humans/faces/tracked;
+    SIGINT ends it with the rest."""
+    launched = NodeProcess(['ros2', 'launch', 'emotion_ros', 'pipeline.launch.py', 'hri:=true',
+                            'namespace:=hri_launch'], tmp_path / 'launch.log')
+    try:
+        assert test_node.spin_until(lambda: ('hri_publisher', '/hri_launch') in
+                                    test_node.node.get_node_names_and_namespaces(), 60), \
+            launched.log()
+        assert test_node.spin_until(
+            lambda: test_node.node.count_publishers('/humans/faces/tracked') > 0, 30), launched.log()
+        # The stages active too (each subscribes its input then), so SIGINT finds them up.
+        inputs = {'/hri_launch/image': 1, '/hri_launch/faces': 2, '/hri_launch/action_units': 2,
+                  '/hri_launch/emotions': 1}
+        assert test_node.spin_until(lambda: all(
+            test_node.node.count_subscribers(topic) >= count for topic, count in inputs.items()),
+            90), launched.log()
+    finally:
+        launched.stop(timeout=20)
+    assert test_node.spin_until(
+        lambda: test_node.node.count_publishers('/humans/faces/tracked') == 0, 10), launched.log()
+    assert 'Traceback' not in launched.log(), launched.log()
