@@ -11,7 +11,7 @@ Publishes   /humans/faces/tracked (hri_msgs/IdsList): the faces of each faces me
             /humans/faces/<id>/aligned     sensor_msgs/Image, the aligned crop, only while
                                            someone subscribes
 A face's topics are created when it appears in `faces` and destroyed when it leaves
-`tracked`. There is no `cropped` topic: the detector keeps only the aligned crop, not the
+`tracked`; when the node stops (Ctrl-C, SIGTERM) it publishes an empty `tracked` first. There is no `cropped` topic: the detector keeps only the aligned crop, not the
 source image. hri_msgs is optional for the package: this node imports it at start and,
 without it, says in one line what to install and exits with 1.
 """
@@ -20,8 +20,10 @@ import os
 import sys
 
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, FaceArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from .hri_mapping import expression_of, expression_values, face_hri_id, facs_arrays, \
     normalized_roi
@@ -110,6 +112,13 @@ class HriPublisherNode(Node):
                 topics.aligned.publish(face.crop)
         self.tracked_pub.publish(self.hri.IdsList(header=msg.header, ids=ids))
 
+    def finish(self):
+        """Say that no face is tracked any more (the node is stopping)."""
+        self._track([])
+        self.tracked_pub.publish(self.hri.IdsList(
+            header=Header(stamp=self.get_clock().now().to_msg()), ids=[]))
+        self.tracked_pub.wait_for_all_acked(Duration(seconds=0.5))
+
     def on_action_units(self, msg: ActionUnitsArray):
         for face in msg.faces:
             topics = self.faces.get(face_hri_id(face.face_id))
@@ -142,7 +151,7 @@ def main(args=None):
     if hri is None:
         report_missing_hri_msgs()
         sys.exit(1)
-    run_node(functools.partial(HriPublisherNode, hri), args)
+    run_node(functools.partial(HriPublisherNode, hri), args, stop=HriPublisherNode.finish)
 
 
 if __name__ == '__main__':

@@ -89,6 +89,8 @@ def main(args=None):
         if rclpy.ok():   # stopped by a signal: the stages shut down, upstream first
             for node in nodes:
                 shut_down(node)
+                if isinstance(node, HriPublisherNode):
+                    node.finish()
     finally:
         for node in nodes:
             executor.remove_node(node)

@@ -108,6 +108,33 @@ def test_consumer_gets_every_face_and_sees_it_leave(start_node, test_node, tmp_p
     assert 'Traceback' not in pipeline.log()
 
 
+@needs_hri_msgs
+def test_standalone_node_skips_bad_input_and_empties_tracked_when_stopped(start_node, test_node):
+    """hri_publisher on its own, fed faces by hand: a faces message with no image size is
+    skipped with an error line (no crash); on SIGINT `tracked` becomes empty."""
+    from emotion_ros_msgs.msg import Face, FaceArray
+    namespace = '/hri_alone'
+    node = start_node('hri_publisher', namespace=namespace)
+    consumer = Ros4HriConsumer(test_node.node)
+    faces_pub = test_node.node.create_publisher(FaceArray, f'{namespace}/faces', 10)
+    test_node.wait_for_subscribers(faces_pub, timeout=30)
+    face = Face(id=7, confidence=0.9)
+    face.box.x, face.box.y, face.box.width, face.box.height = 160.0, 90.0, 320.0, 180.0
+    faces_pub.publish(FaceArray(image_width=0, image_height=0, faces=[face]))
+    def roi_received():   # sent again until the consumer has found the face's topics
+        faces_pub.publish(FaceArray(image_width=640, image_height=360, faces=[face]))
+        return test_node.spin_until(lambda: consumer.received.get('f7', {}).get('roi'), 0.2)
+
+    assert test_node.spin_until(roi_received, 10), node.log()
+    roi = consumer.received['f7']['roi'][-1]
+    assert (roi.xmin, roi.ymin, roi.xmax, roi.ymax) == (0.25, 0.25, 0.75, 0.75)
+    assert ['f7'] in consumer.tracked
+    node.stop()
+    assert node.process.returncode == 0, node.log()
+    assert test_node.spin_until(lambda: consumer.tracked[-1] == [], 5), consumer.tracked
+    assert 'image size 0x0 is not positive' in node.log() and 'Traceback' not in node.log()
+
+
 HIDE_HRI_MSGS = ("import runpy, sys; sys.modules['hri_msgs'] = None; "
                  "sys.argv = [sys.argv[1], *sys.argv[2:]]; "
                  "runpy.run_path(sys.argv[0], run_name='__main__')")
