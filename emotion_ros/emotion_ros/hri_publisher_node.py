@@ -11,8 +11,9 @@ Publishes   /humans/faces/tracked (hri_msgs/IdsList): the faces of each faces me
             /humans/faces/<id>/aligned     sensor_msgs/Image, the aligned crop, only while
                                            someone subscribes
 A face's topics are created when it appears in `faces` and destroyed when it leaves
-`tracked`; when the node stops (Ctrl-C, SIGTERM) it publishes an empty `tracked` first. There is no `cropped` topic: the detector keeps only the aligned crop, not the
-source image. hri_msgs is optional for the package: this node imports it at start and,
+`tracked`; when the node stops (Ctrl-C, SIGTERM) it publishes an empty `tracked` first.
+There is no `cropped` topic: the detector keeps only the aligned crop, not the source
+image. hri_msgs is optional for the package: this node imports it at start and,
 without it, says in one line what to install and exits with 1.
 """
 import functools
@@ -103,7 +104,7 @@ class HriPublisherNode(Node):
                 roi = normalized_roi(face.box.x, face.box.y, face.box.width, face.box.height,
                                      msg.image_width, msg.image_height)
             except ValueError as error:
-                self.errors.error('bad_faces', f'faces message skipped: {error}')
+                self.errors.error('bad_faces', f'no ROI for face {face.id}: {error}')
                 continue
             topics.roi.publish(self.hri.NormalizedRegionOfInterest2D(
                 header=msg.header, xmin=roi[0], ymin=roi[1], xmax=roi[2], ymax=roi[3],

@@ -110,8 +110,8 @@ def test_consumer_gets_every_face_and_sees_it_leave(start_node, test_node, tmp_p
 
 @needs_hri_msgs
 def test_standalone_node_skips_bad_input_and_empties_tracked_when_stopped(start_node, test_node):
-    """hri_publisher on its own, fed faces by hand: a faces message with no image size is
-    skipped with an error line (no crash); on SIGINT `tracked` becomes empty."""
+    """hri_publisher on its own, fed faces by hand: a face in a message with no image size
+    gets no ROI but an error line (no crash); on SIGINT `tracked` becomes empty."""
     from emotion_ros_msgs.msg import Face, FaceArray
     namespace = '/hri_alone'
     node = start_node('hri_publisher', namespace=namespace)
