@@ -149,8 +149,17 @@ def watch_parameters(node, parameters: dict, on_change):
 SPIN_PERIOD = 0.5   # s: the longest a stop signal waits for the executor to wake
 
 
+_stopping = False
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    """The first stop signal stops the node; later ones are ignored, so that they cannot break
+    off its (bounded) stop: Ctrl-C on `ros2 launch` reaches each node twice, from the
+    terminal and from launch."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
 
 
 def init_stoppable(args=None):

@@ -405,10 +405,15 @@ def bring_up(node):
                                 '(ros2 lifecycle set <node> configure)')
 
 
+# The states a lifecycle shutdown can start from (not finalized, not mid-transition).
+SHUTDOWN_FROM = ('unconfigured', 'inactive', 'active')
+
+
 def shut_down(node):
     """The lifecycle shutdown of a stage that is stopped (Ctrl-C, SIGTERM): an active one
-    says what ends with it (finish()) first."""
-    if isinstance(node, PipelineStage) and node.state_label != 'finalized':
+    says what ends with it (finish()) first. A stage stopped in the middle of a transition
+    (Ctrl-C while it still loads its model) has published nothing to end: it just goes."""
+    if isinstance(node, PipelineStage) and node.state_label in SHUTDOWN_FROM:
         node.trigger_shutdown()
 
 

@@ -87,3 +87,15 @@ def test_node_matches_the_core_model_and_survives_faces_without_crops(start_node
     msg.header = header
     assert len(send_until(test_node, publisher, msg, aus_seen).faces) == len(tracked)
     assert estimator.alive()
+
+
+def test_ctrl_c_while_the_model_still_loads_ends_quietly(start_node):
+    """SIGINT (Ctrl-C, ros2 launch stopping) in the middle of configure: the stage is in no
+    state a lifecycle shutdown starts from; it exits 0 without a traceback."""
+    import time
+    node = start_node('au_estimator', params={'backend': 'tensorflow'})   # 5-7 s to configure
+    time.sleep(2.5)
+    assert node.alive() and 'active:' not in node.log(), node.log()
+    node.stop()
+    assert node.process.returncode == 0, node.log()
+    assert 'Traceback' not in node.log(), node.log()
