@@ -64,10 +64,6 @@ STAGE_PARAMETERS = {
 LIVE_STAGE_PARAMETERS = {'max_frame_age', *(n for n in STAGE_PARAMETERS if n.startswith('diag'))}
 
 
-def defaults(parameters: dict) -> dict:
-    return {name: param.default for name, param in parameters.items()}
-
-
 def one_at_a_time(method):
     """Run a stage callback under the stage's lock, which the stages of one in-process chain
     share: an upstream stage calls its downstream from its own callback (StageOutput), so

@@ -40,7 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from ..au_model import SHIPPED_MODEL_DIR, AUModel, model_input
 from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .data import AU_CODES, FER_CLASSES, load_ckplus, load_ferplus_faces, select, subject_folds
-from .evaluate_emotions import SELECTION, figure_text, near_copies, scores
+from .evaluate_emotions import SELECTION, figure_text, near_copies, scores, with_neighbourhood
 from .intervals import bootstrap_interval
 from .train import (DEFAULT_BASE, DEFAULT_DATA, REPO, base_features, fer_features, load_base,
                     train_au)
@@ -112,11 +112,10 @@ def fold_chain(model, neighbourhood: NeighbourhoodFeatures, shipped: AUEmotionCl
     ck_vectors = NeighbourhoodFeatures.au_vectors(model, [f for f in neighbourhood.ckplus])
     emotions = ckplus['emotions']
     known = train_rows[emotions[train_rows] >= 0]
-    classifier = AUEmotionClassifier(shipped.au_codes, shipped.n_neighbors, shipped.metric,
-                                     shipped.temperature, shipped.label_bias)
-    classifier.fit(np.concatenate([NeighbourhoodFeatures.au_vectors(model, neighbourhood.fer),
-                                   ck_vectors[known]]),
-                   np.concatenate([neighbourhood.fer_labels, np.array(FER_CLASSES)[emotions[known]]]))
+    classifier = with_neighbourhood(
+        shipped, np.concatenate([NeighbourhoodFeatures.au_vectors(model, neighbourhood.fer),
+                                 ck_vectors[known]]),
+        np.concatenate([neighbourhood.fer_labels, np.array(FER_CLASSES)[emotions[known]]]))
     predicted = np.full(len(test_rows), '', dtype=object)
     rated = emotions[test_rows] >= 0
     predicted[rated] = classifier.predict(ck_vectors[test_rows][rated])

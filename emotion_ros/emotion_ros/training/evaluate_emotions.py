@@ -208,6 +208,13 @@ def plot_false_alarms(curves: dict, png: Path, threshold: float = EVENT_MIN_CONF
     plt.close(fig)
 
 
+def with_neighbourhood(classifier: AUEmotionClassifier, points, labels) -> AUEmotionClassifier:
+    """A k-NN with `classifier`'s k, metric and calibration over other labelled points (a
+    fold's neighbourhood)."""
+    return AUEmotionClassifier(classifier.au_codes, classifier.n_neighbors, classifier.metric,
+                               classifier.temperature, classifier.label_bias).fit(points, labels)
+
+
 def cross_fitted_probabilities(classifier: AUEmotionClassifier, vectors, truth, seed: int = 0):
     """Each half of the faces through a copy of the classifier calibrated on the other half."""
     halves = np.array_split(np.random.default_rng(seed).permutation(len(vectors)), 2)
@@ -276,11 +283,9 @@ def evaluate_ckplus(model: AUModel, classifier: AUEmotionClassifier, data_dir: P
     subjects = ckplus['subjects'][keep]
     predicted = np.empty_like(truth)
     for train_rows, test_rows in subject_folds(subjects, folds, seed):
-        fold_classifier = AUEmotionClassifier(classifier.au_codes, classifier.n_neighbors,
-                                              classifier.metric, classifier.temperature,
-                                              classifier.label_bias)
-        fold_classifier.fit(np.concatenate([classifier.points, vectors[train_rows]]),
-                            np.concatenate([classifier.point_labels, truth[train_rows]]))
+        fold_classifier = with_neighbourhood(
+            classifier, np.concatenate([classifier.points, vectors[train_rows]]),
+            np.concatenate([classifier.point_labels, truth[train_rows]]))
         predicted[test_rows] = fold_classifier.predict(vectors[test_rows])
     present = [label for label in FER_CLASSES if label in set(truth)]
     result = scores(truth, predicted, present, groups=subjects)

@@ -19,26 +19,18 @@ def bootstrap_interval(statistic, count: int, groups=None, repeats: int = REPEAT
     drawn with replacement, each bringing all its items.
     """
     rng = np.random.default_rng(seed)
-    if groups is None:
-        members = [np.array([i]) for i in range(count)]
-    else:
-        groups = np.asarray(groups)
-        members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    members = None if groups is None else [np.flatnonzero(np.asarray(groups) == g)
+                                           for g in np.unique(groups)]
+    units = count if members is None else len(members)
     values = []
     for _ in range(repeats):
-        drawn = rng.integers(0, len(members), len(members))
-        rows = np.concatenate([members[i] for i in drawn]) if groups is not None else drawn
+        drawn = rng.integers(0, units, units)
+        rows = drawn if members is None else np.concatenate([members[i] for i in drawn])
         value = statistic(rows)
         if value is not None and np.isfinite(value):
             values.append(value)
     tail = (1 - level) / 2 * 100
     return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
-
-
-def with_interval(value: float, statistic, count: int, groups=None, seed: int = 0) -> dict:
-    """{'value', 'interval_95'}: a figure with its bootstrap interval."""
-    return {'value': float(value), 'interval_95': bootstrap_interval(statistic, count, groups,
-                                                                     seed=seed)}
 
 
 def mean_rate(hits: np.ndarray) -> dict:
@@ -47,5 +39,6 @@ def mean_rate(hits: np.ndarray) -> dict:
     hits = np.asarray(hits, bool)
     if not len(hits):
         return {'value': None, 'interval_95': None, 'faces': 0}
-    return {**with_interval(hits.mean(), lambda rows: hits[rows].mean(), len(hits)),
+    return {'value': float(hits.mean()),
+            'interval_95': bootstrap_interval(lambda rows: hits[rows].mean(), len(hits)),
             'faces': int(len(hits))}
