@@ -1,10 +1,12 @@
-"""Detect, track and crop the faces of one frame: the face detector node's core."""
+"""Detect, track and crop the faces of one frame, with their FaceMesh landmarks: the face
+detector node's core."""
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .alignment import CROP_MARGIN, CROP_SIZE, align_face
+from .face_landmarks import FACEMESH_MIN_PRESENCE
 from .tracking import FaceTracker
 
 
@@ -16,20 +18,24 @@ class TrackedFace:
     keypoints: np.ndarray | None    # (K, 2) pixels, or None
     roll: float                     # rad, counter-clockwise
     crop: np.ndarray | None         # (crop_size, crop_size) uint8, or None
+    mesh: np.ndarray | None = None  # (468, 2) FaceMesh points in pixels, or None
 
 
 class FacePerception:
     """A detector, a tracker and the crop settings, applied frame by frame.
 
-    crop_size 0 switches the crops off (faces only).
+    crop_size 0 switches the crops off (faces only). face_mesh: a
+    face_landmarks.FaceMesh, or None for no landmarks; a tracked face whose
+    crop FaceMesh finds no face in gets none.
     """
 
     def __init__(self, detector, tracker: FaceTracker, crop_size: int = CROP_SIZE,
-                 crop_margin: float = CROP_MARGIN):
+                 crop_margin: float = CROP_MARGIN, face_mesh=None):
         self.detector = detector
         self.tracker = tracker
         self.crop_size = crop_size
         self.crop_margin = crop_margin
+        self.face_mesh = face_mesh
 
     def process(self, image: np.ndarray, stamp: float) -> list[TrackedFace]:
         """Faces of a BGR frame taken at `stamp` seconds, highest score first."""
@@ -46,6 +52,12 @@ class FacePerception:
                                         self.crop_size, self.crop_margin)
             faces.append(TrackedFace(int(face_id), detections.boxes[i],
                                      float(detections.scores[i]), keypoints, roll, crop))
+        if self.face_mesh is not None and faces:
+            points, presence = self.face_mesh.landmarks(
+                image, [face.box for face in faces],
+                None if detections.keypoints is None else [face.keypoints for face in faces])
+            for face, face_points, score in zip(faces, points, presence):
+                face.mesh = face_points if score >= FACEMESH_MIN_PRESENCE else None
         return faces
 
 
@@ -58,6 +70,9 @@ def draw_faces(image: np.ndarray, faces, labels=None) -> np.ndarray:
         text = f'#{face.id}' + (f' {labels[i]}' if labels is not None else '')
         cv2.putText(out, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     (0, 200, 0), 1, cv2.LINE_AA)
+        if face.mesh is not None:
+            for px, py in face.mesh.astype(int):
+                cv2.circle(out, (int(px), int(py)), 1, (255, 200, 0), -1)
         if face.keypoints is not None:
             for px, py in face.keypoints.astype(int):
                 cv2.circle(out, (int(px), int(py)), 2, (0, 0, 255), -1)

@@ -1,11 +1,12 @@
-"""Convert MediaPipe's BlazeFace `.tflite` files to the OpenVINO IR that emotion_ros ships.
+"""Convert MediaPipe's `.tflite` face models to the OpenVINO IR that emotion_ros ships.
 
-    python scripts/convert_blazeface.py DIR [--out emotion_ros/emotion_ros/models]
+    python scripts/convert_mediapipe.py DIR [--out emotion_ros/emotion_ros/models]
 
-DIR holds face_detection_full_range_sparse.tflite and face_detection_short_range.tflite
-from the mediapipe 0.10.21 wheel (BLAZEFACE_MODEL_CARD.md says how to get them; their
-SHA-256 is checked). Why IR: OpenVINO 2023.0 and older cannot read the full-range
-`.tflite` ("No translator found for DENSIFY node"). The IR keeps the weights as they
+DIR holds face_detection_full_range_sparse.tflite, face_detection_short_range.tflite
+(BlazeFace) and face_landmark.tflite (FaceMesh) from the mediapipe 0.10.21 wheel
+(BLAZEFACE_MODEL_CARD.md says how to get them; their SHA-256 is checked). Why IR:
+OpenVINO 2023.0 and older cannot read the full-range `.tflite` ("No translator found
+for DENSIFY node"), and one format for all three. The IR keeps the weights as they
 are (FP32 graph, no FP16 compression) and is version 11 with opsets OpenVINO 2022.3
 reads: the converter's Interpolate-11 (full range's upsampling) becomes the identical
 Interpolate-4. Before writing, each IR must give the `.tflite`'s outputs exactly
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion_ros.face_detection import BLAZEFACE_VARIANTS, MODELS_DIR
+from emotion_ros.face_landmarks import FACEMESH_INPUT_SIZE, FACEMESH_MODEL
 from emotion_ros.training.export_openvino import MAX_OPSET_2022_3, ir_version_and_opsets
 
 SOURCE_SHA256 = {
@@ -27,7 +29,12 @@ SOURCE_SHA256 = {
         '2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1',
     'face_detection_short_range.tflite':
         'bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8',
+    'face_landmark.tflite':
+        '1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814',
 }
+# IR file name -> input side in pixels, of each model converted.
+MODELS = {**{variant.filename: variant.input_size for variant in BLAZEFACE_VARIANTS.values()},
+          FACEMESH_MODEL: FACEMESH_INPUT_SIZE}
 
 
 def with_interpolate_4(model):
@@ -60,8 +67,7 @@ def convert(source_dir: Path, out_dir: Path) -> dict:
     written = {}
     with tempfile.TemporaryDirectory() as staging:
         staging = Path(staging)
-        for variant in BLAZEFACE_VARIANTS.values():
-            ir_name = variant.filename
+        for ir_name, size in MODELS.items():
             source = source_dir / Path(ir_name).with_suffix('.tflite').name
             digest = hashlib.sha256(source.read_bytes()).hexdigest()
             if digest != SOURCE_SHA256[source.name]:
@@ -72,13 +78,12 @@ def convert(source_dir: Path, out_dir: Path) -> dict:
             if version != 11 or max(opsets) > MAX_OPSET_2022_3:
                 raise RuntimeError(f'{ir_name}: IR v{version}, opsets {opsets}: OpenVINO 2022.3 '
                                    'could not read it')
-            size = variant.input_size
             inputs = np.random.default_rng(0).uniform(-1, 1, (4, 1, size, size, 3)).astype(np.float32)
             config = {'INFERENCE_PRECISION_HINT': 'f32'}
             original = core.compile_model(str(source), 'CPU', config)
             converted = core.compile_model(str(staging / ir_name), 'CPU', config)
             difference = max(float(np.abs(original(x)[i] - converted(x)[i]).max())
-                             for x in inputs for i in range(2))
+                             for x in inputs for i in range(len(original.outputs)))
             if difference > 0:
                 raise RuntimeError(f'{ir_name} differs from {source.name} by {difference}')
             written[ir_name] = {'ir_version': version, 'opsets': opsets, 'source_sha256': digest}
@@ -89,7 +94,7 @@ def convert(source_dir: Path, out_dir: Path) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('source_dir', type=Path, help='directory holding the two .tflite files')
+    parser.add_argument('source_dir', type=Path, help='directory holding the three .tflite files')
     parser.add_argument('--out', type=Path, default=MODELS_DIR, help='where the IR goes')
     args = parser.parse_args(argv)
     for name, info in convert(args.source_dir, args.out).items():
