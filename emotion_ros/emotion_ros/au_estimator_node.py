@@ -3,13 +3,19 @@
 Subscribes  faces (emotion_ros_msgs/FaceArray), from face_detector with crop_size > 0.
 Publishes   action_units (emotion_ros_msgs/ActionUnitsArray), one per faces
             message, with the image's header; all faces of a frame go
-            through the network in one batch.
+            through the network in one batch. With `eyes_closed` on, a face
+            with FaceMesh landmarks (the face detector's `landmarks`) also
+            gets AU 43, eyes closed, from its eyelids (face_landmarks.au43).
 A lifecycle node (node_support.PipelineStage): configure loads the model,
 cleanup frees it; it works on the newest faces message and drops the rest.
 """
-from emotion_ros_msgs.msg import ActionUnitsArray, FaceActionUnits, FaceArray
+import math
+
+import numpy as np
+from emotion_ros_msgs.msg import ActionUnitsArray, Face, FaceActionUnits, FaceArray
 
 from .au_model import BACKENDS, AUModel
+from .face_landmarks import AU43, FACEMESH_POINTS, au43
 from .image_conversion import ImageConversionError
 from .node_support import PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, one_of
@@ -31,12 +37,14 @@ PARAMETERS = {
                                 'probability at which an AU is listed in `present`'),
     'max_batch': Param(16, at_least(1), 'most images per network call (a face and its mirror '
                        'image are two)'),
+    'eyes_closed': Param(False, description='append AU 43 (eyes closed, probability and 0..5 '
+                         'intensity) from the eyelids to faces with FaceMesh landmarks'),
 }
 
 
 class AUEstimatorNode(PipelineStage):
     PARAMETERS = PARAMETERS
-    LIVE_PARAMETERS = {'presence_threshold'}
+    LIVE_PARAMETERS = {'presence_threshold', 'eyes_closed'}
 
     def __init__(self, **kwargs):
         super().__init__('au_estimator', **kwargs)
@@ -87,16 +95,30 @@ class AUEstimatorNode(PipelineStage):
         except Exception as error:  # one bad batch must not take the node down
             self.errors.error('inference', f'AU inference failed: {error!r}')
             return None
-        codes = list(self.model.au_codes)
         threshold = self.settings['presence_threshold']
         out = ActionUnitsArray(header=msg.header, image_width=msg.image_width,
                                image_height=msg.image_height)
         for face, p in zip(faces, probabilities):
+            codes, p, intensities = list(self.model.au_codes), p.tolist(), []
+            eyes = self.eyes_closed(face)
+            if eyes is not None:
+                codes.append(AU43)
+                p.append(eyes[0])
+                intensities = [math.nan] * (len(codes) - 1) + [eyes[1]]
             out.faces.append(FaceActionUnits(
-                face_id=face.id, box=face.box, au_codes=codes, probabilities=p.tolist(),
+                face_id=face.id, box=face.box, au_codes=codes, probabilities=p,
+                intensities=intensities,
                 present=[code for code, value in zip(codes, p) if value >= threshold]))
         self.au_pub.publish(out)
         return len(out.faces)
+
+    def eyes_closed(self, face):
+        """(probability, intensity) of AU43 from the face's FaceMesh points, or None."""
+        if (not self.settings['eyes_closed'] or face.landmark_type != Face.LANDMARKS_FACEMESH_468
+                or len(face.landmarks) < 2 * FACEMESH_POINTS):
+            return None
+        points = np.asarray(face.landmarks[:2 * FACEMESH_POINTS], np.float32).reshape(-1, 2)
+        return au43(points) if np.all(np.isfinite(points)) else None
 
 
 def main(args=None):

@@ -9,12 +9,14 @@ newest frame, drops the others and counts them on /diagnostics. Track ids
 are unique over the node's run, across reconfigures, and across restarts
 (tracking.run_face_ids).
 """
-from emotion_ros_msgs.msg import FaceArray
+import numpy as np
+from emotion_ros_msgs.msg import Face, FaceArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from .alignment import CROP_MARGIN, CROP_SIZE
 from .face_detection import DETECTORS, make_detector
+from .face_landmarks import FaceMesh
 from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
 from .node_support import PipelineStage, run_stage
@@ -27,7 +29,7 @@ PARAMETERS = {
     'detector': Param('blazeface', one_of(*DETECTORS), 'blazeface (full-range BlazeFace: small '
                       'and turned faces, eye keypoints), blazeface_short (faces within ~2 m) or '
                       'haar (OpenCV frontal cascade, no keypoints)'),
-    'device': Param('CPU', description='OpenVINO device for BlazeFace: CPU, GPU, NPU'),
+    'device': Param('CPU', description='OpenVINO device for BlazeFace and FaceMesh: CPU, GPU, NPU'),
     'close_face_fallback': Param(True, description='blazeface: on frames where it finds no '
                                  'face, the short-range model looks for one filling the picture'),
     'score_threshold': Param(0.5, between(0.0, 1.0), 'lowest detection score kept'),
@@ -42,6 +44,9 @@ PARAMETERS = {
     'input_compressed': Param(False, description='true: subscribe image/compressed (JPEG/PNG)'),
     'input_reliability': Param('best_effort', one_of('best_effort', 'reliable'),
                                'best_effort (sensor data) or reliable'),
+    'landmarks': Param(True, description='MediaPipe FaceMesh: 468 points per tracked face in '
+                       'Face.landmarks (LANDMARKS_FACEMESH_468), for AU 43; false = the '
+                       'detector\'s keypoints only'),
     'crop_size': Param(CROP_SIZE, between(0, 512),
                        'px of the aligned face crops (AU model input); 0 = none'),
     'crop_margin': Param(CROP_MARGIN, between(0.0, 1.0),
@@ -73,12 +78,14 @@ class FaceDetectorNode(PipelineStage):
         tracker = FaceTracker(p['track_min_iou'], p['track_max_centre_distance'],
                               p['track_max_age'], p['new_track_score'], p['track_max_size_change'],
                               self.face_ids)
-        self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'])
+        face_mesh = FaceMesh(p['device']) if p['landmarks'] else None
+        self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'],
+                                         face_mesh)
         self.last_processed = -float('inf')
         self.faces_pub = self.stage_publisher(FaceArray, 'faces')
         self.debug_pub = self.stage_publisher(Image, 'faces/debug_image', 1)
         self.get_logger().info(f"detector={p['detector']} device={p['device']} "
-                               f"crops={p['crop_size']}px")
+                               f"crops={p['crop_size']}px landmarks={p['landmarks']}")
 
     def release_stage(self):
         self.perception = None
@@ -124,11 +131,21 @@ class FaceDetectorNode(PipelineStage):
             return None
         header = header_msg(msg.header)
         out = FaceArray(header=header, image_width=image.shape[1], image_height=image.shape[0])
-        out.faces = [face_msg(face, header) for face in faces]
+        out.faces = [with_mesh(face_msg(face, header), face) for face in faces]
         self.faces_pub.publish(out)
         if self.debug_pub.get_subscription_count() > 0:
             self.debug_pub.publish(bgr_to_image_msg(draw_faces(image, faces), header))
         return len(faces)
+
+
+def with_mesh(msg: Face, face) -> Face:
+    """The face message with the face's FaceMesh points, then its keypoints (Face.msg)."""
+    if face.mesh is not None:
+        points = face.mesh if face.keypoints is None else np.concatenate([face.mesh,
+                                                                          face.keypoints])
+        msg.landmark_type = Face.LANDMARKS_FACEMESH_468
+        msg.landmarks = points.astype(np.float32).ravel().tolist()
+    return msg
 
 
 def main(args=None):

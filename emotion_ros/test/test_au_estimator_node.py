@@ -1,12 +1,13 @@
 """The au_estimator node with the shipped model, over DDS."""
 import numpy as np
 from builtin_interfaces.msg import Time
-from conftest import SYNTHETIC_STAMPS, read_image
+from conftest import SYNTHETIC_STAMPS, read_frames, read_image
 from emotion_ros_msgs.msg import ActionUnitsArray, FaceArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from emotion_ros import face_landmarks
 from emotion_ros.au_model import AUModel
 from emotion_ros.face_detection import make_detector
 from emotion_ros.face_perception import FacePerception
@@ -34,15 +35,23 @@ def send_until(test_node, publisher, msg, received, timeout=15.0):
     return next(m for m in received if m.header.stamp == stamp)
 
 
-def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
-    detector = start_node('face_detector', namespace='/chain', params=SYNTHETIC_STAMPS)
-    estimator = start_node('au_estimator', namespace='/chain', params=SYNTHETIC_STAMPS)
-    faces_seen = collect(test_node, '/chain/faces', FaceArray)
-    aus_seen = collect(test_node, '/chain/action_units', ActionUnitsArray)
-    camera = test_node.node.create_publisher(Image, '/chain/image', qos_profile_sensor_data)
+def start_chain(start_node, test_node, namespace, estimator_params=None):
+    """face_detector and au_estimator in `namespace`, connected; returns the two nodes, the
+    faces and action units seen, and a camera publisher."""
+    detector = start_node('face_detector', namespace=namespace, params=SYNTHETIC_STAMPS)
+    estimator = start_node('au_estimator', namespace=namespace,
+                           params={**(estimator_params or {}), **SYNTHETIC_STAMPS})
+    faces_seen = collect(test_node, f'{namespace}/faces', FaceArray)
+    aus_seen = collect(test_node, f'{namespace}/action_units', ActionUnitsArray)
+    camera = test_node.node.create_publisher(Image, f'{namespace}/image', qos_profile_sensor_data)
     test_node.wait_for_subscribers(camera, timeout=30)
     assert test_node.spin_until(
-        lambda: test_node.node.count_subscribers('/chain/faces') >= 2, 60), estimator.log()
+        lambda: test_node.node.count_subscribers(f'{namespace}/faces') >= 2, 60), estimator.log()
+    return detector, estimator, faces_seen, aus_seen, camera
+
+
+def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
+    detector, estimator, faces_seen, aus_seen, camera = start_chain(start_node, test_node, '/chain')
 
     image = read_image('multi_face.jpg')
     msg = bgr_to_image_msg(image, Header(stamp=Time(sec=77, nanosec=5), frame_id='cam'))
@@ -58,7 +67,35 @@ def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
         p = np.array(face.probabilities)
         assert len(p) == len(codes) and np.all((p >= 0) & (p <= 1))
         assert list(face.present) == [c for c, v in zip(codes, p) if v >= 0.5]
+        assert 43 not in codes and len(face.intensities) == 0   # eyes_closed is off by default
     assert detector.alive() and estimator.alive()
+
+
+def test_eyes_closed_au43_from_the_detector_landmarks_over_dds(start_node, test_node):
+    """Detector with FaceMesh, estimator with eyes_closed: AU 43 follows the model's AUs, high
+    on a frame of the crying clip with the eyes squeezed shut, low on one with them open
+    (frames marked in test_face_landmarks), and equal to the core's value."""
+    _, estimator, faces_seen, aus_seen, camera = start_chain(start_node, test_node, '/eyes',
+                                                             {'eyes_closed': True})
+    frames, _ = read_frames('WolfgangLanger_Pexels.mp4', limit=201)
+    model_codes = list(AUModel().au_codes)
+    au43 = {}
+    for number in (40, 200):
+        msg = bgr_to_image_msg(frames[number], Header(stamp=Time(sec=100 + number), frame_id='cam'))
+        aus = send_until(test_node, camera, msg, aus_seen, timeout=60)
+        faces = next(f for f in faces_seen if f.header.stamp == msg.header.stamp)
+        assert len(aus.faces) == 1 == len(faces.faces)
+        face = aus.faces[0]
+        assert list(face.au_codes) == model_codes + [43]
+        assert len(face.intensities) == len(face.au_codes)
+        assert np.all(np.isnan(face.intensities[:-1])) and 0 <= face.intensities[-1] <= 5
+        points = np.array(faces.faces[0].landmarks[:2 * 468], np.float32).reshape(-1, 2)
+        np.testing.assert_allclose([face.probabilities[-1], face.intensities[-1]],
+                                   face_landmarks.au43(points), atol=1e-5)
+        au43[number] = face.probabilities[-1]
+        assert (43 in face.present) == (face.probabilities[-1] >= 0.5)
+    assert au43[40] > 0.5 > au43[200], au43
+    assert estimator.alive()
 
 
 def test_node_matches_the_core_model_and_survives_faces_without_crops(start_node, test_node):

@@ -1,4 +1,5 @@
 """The face_detector node as `ros2 run` starts it, fed real frames over DDS."""
+import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from conftest import SYNTHETIC_STAMPS, read_frames, read_image
@@ -8,6 +9,7 @@ from ros_services import reconfigure
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from emotion_ros.face_landmarks import RIGHT_EYE_EAR
 from emotion_ros.image_conversion import bgr_to_compressed
 from emotion_ros.ros_messages import bgr_to_image_msg
 
@@ -74,7 +76,14 @@ def test_faces_of_a_real_photo(raw_node, test_node):
     for face in faces.faces:
         assert 0 <= face.box.x < image.shape[1] and 0 <= face.box.y < image.shape[0]
         assert face.box.width > 40 and face.confidence >= 0.7
-        assert face.landmark_type == Face.LANDMARKS_BLAZEFACE_6 and len(face.landmarks) == 12
+        # FaceMesh's 468 points, then BlazeFace's 6 keypoints (Face.msg).
+        assert face.landmark_type == Face.LANDMARKS_FACEMESH_468
+        assert len(face.landmarks) == 2 * (468 + 6)
+        points = np.array(face.landmarks).reshape(-1, 2)
+        right_eye = points[list(RIGHT_EYE_EAR)].mean(axis=0)
+        assert np.linalg.norm(right_eye - points[468]) < 0.1 * face.box.width   # eye ~0.2 wide
+        assert np.all((points[:, 0] > face.box.x - 0.2 * face.box.width)
+                      & (points[:, 0] < face.box.x + 1.2 * face.box.width))
         assert (face.crop.width, face.crop.height, face.crop.encoding) == (48, 48, 'mono8')
         assert len(face.crop.data) == 48 * 48
         assert face.crop.header.stamp == faces.header.stamp
@@ -121,10 +130,16 @@ def test_bad_raw_frames_are_logged_and_the_next_frame_is_processed(raw_node, tes
 
 
 def test_compressed_input_and_a_corrupt_jpeg(start_node, test_node):
-    node = start_node('face_detector', namespace='/jpeg', params={'input_compressed': True, **SYNTHETIC_STAMPS})
+    node = start_node('face_detector', namespace='/jpeg', params={'input_compressed': True,
+                                                                  'landmarks': False,
+                                                                  **SYNTHETIC_STAMPS})
     camera = Camera(test_node, '/jpeg', compressed=True)
     image = read_image('multi_face.jpg')
-    assert len(camera.send(compressed(image)).faces) == 5
+    faces = camera.send(compressed(image)).faces
+    assert len(faces) == 5
+    # Without FaceMesh: BlazeFace's 6 keypoints alone.
+    assert all(f.landmark_type == Face.LANDMARKS_BLAZEFACE_6 and len(f.landmarks) == 12
+               for f in faces)
     jpeg = bgr_to_compressed(image)
     corrupt = CompressedImage(format='jpeg', data=jpeg[:len(jpeg) // 3] + b'\x00' * 100)
     broken_png = CompressedImage(format='png', data=b'\x89PNG not really')
@@ -145,7 +160,10 @@ def test_haar_detector_by_parameter(start_node, test_node):
     faces = camera.send(raw(read_image('multi_face.jpg')))
     assert faces is not None, node.log()
     assert 3 <= len(faces.faces) <= 5
-    assert all(f.landmark_type == Face.LANDMARKS_NONE and f.crop.width == 0 for f in faces.faces)
+    assert all(f.crop.width == 0 for f in faces.faces)
+    # No keypoints from the cascade: FaceMesh's 468 points alone, on a crop without roll.
+    assert all(f.landmark_type == Face.LANDMARKS_FACEMESH_468 and len(f.landmarks) == 2 * 468
+               for f in faces.faces)
 
 
 def test_ids_are_not_reused_after_a_reconfigure_or_a_restart(start_node, test_node):
