@@ -69,3 +69,18 @@ def test_interrupted_training_resumes_where_it_stopped(tmp_path):
     with open(tmp_path / 'run' / 'history.csv') as handle:
         epochs = [int(row['epoch']) for row in csv.DictReader(handle)]
     assert epochs == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_a_second_cycle_starts_from_the_first_ones_weights(tmp_path):
+    """--init: the run's starting weights are the given model's (its first evaluation shows it)."""
+    pretrain(SHARED_DATA, tmp_path / 'first', epochs=1, limit=256, steps=3)
+    first = keras.models.load_model(tmp_path / 'first' / 'best.keras')
+    second = pretrain(SHARED_DATA, tmp_path / 'second', epochs=1, limit=256, steps=1,
+                      learning_rate=0.0, init=tmp_path / 'first' / 'best.keras', low_resolution=0.5)
+    # A zero learning rate leaves the trained weights where --init put them (AdamW's decay
+    # scales with it); batch norm's moving statistics still follow the new batches.
+    again = keras.models.load_model(tmp_path / 'second' / 'best.keras')
+    for before, after in zip(first.trainable_weights, again.trainable_weights):
+        np.testing.assert_allclose(before, after, atol=1e-6)
+    assert second['init'] == 'best.keras' and second['low_resolution'] == 0.5

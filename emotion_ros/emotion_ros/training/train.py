@@ -47,7 +47,8 @@ def subset(limit: int | None, seed: int, *arrays):
     return tuple(a[rows] for a in arrays)
 
 
-def make_fer_batches(images, labels, batch_size: int, seed: int, augment: bool, size: int):
+def make_fer_batches(images, labels, batch_size: int, seed: int, augment: bool, size: int,
+                     low_resolution: float = 0.0):
     keras = _keras()
 
     class FerBatches(keras.utils.PyDataset):
@@ -66,7 +67,8 @@ def make_fer_batches(images, labels, batch_size: int, seed: int, augment: bool, 
             chosen = order[index * batch_size:(index + 1) * batch_size]
             faces = images[chosen]
             if augment:
-                faces = augment_faces(faces, np.random.default_rng([seed, self.epoch, index]))
+                faces = augment_faces(faces, np.random.default_rng([seed, self.epoch, index]),
+                                      low_resolution=low_resolution)
             return model_input(faces, size), labels[chosen]
 
         def on_epoch_end(self):
@@ -136,12 +138,16 @@ def expression_targets(data_dir: Path, split: str, labels: str):
 
 def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed: int = 1,
              limit: int | None = None, steps: int | None = None, learning_rate: float = 2e-3,
-             labels: str = 'ferplus', weight_decay: float = 1e-4):
+             labels: str = 'ferplus', weight_decay: float = 1e-4, init: Path | None = None,
+             low_resolution: float = 0.0):
     """Stage 1: expression classification from FER+ votes (or FER2013 labels).
 
     Keeps the epoch with the best PublicTest (majority) accuracy. The learning
     rate follows one cosine over all `epochs` (AdamW), so a run resumed from
-    its backup continues the same schedule.
+    its backup continues the same schedule. init: a stage-1 model whose
+    weights this run starts from (a second cosine cycle on a base that was
+    still improving when its first ended). low_resolution: the share of
+    training faces seen at 16-40 px (augment.augment_faces).
     """
     keras = _keras()
     from .model import INPUT_SIZE, build_base, build_pretrain_model
@@ -149,8 +155,11 @@ def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed:
     out.mkdir(parents=True, exist_ok=True)
     train_x, train_y = subset(limit, seed, *expression_targets(data_dir, 'Training', labels))
     val_x, val_y = subset(limit, seed, *expression_targets(data_dir, 'PublicTest', labels))
-    batches = make_fer_batches(train_x, train_y, batch_size, seed, augment=True, size=INPUT_SIZE)
+    batches = make_fer_batches(train_x, train_y, batch_size, seed, augment=True, size=INPUT_SIZE,
+                               low_resolution=low_resolution)
     model = build_pretrain_model(build_base(INPUT_SIZE), len(FER_CLASSES))
+    if init:
+        model.set_weights(keras.models.load_model(init).get_weights())
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * (steps or len(batches)),
                                                       alpha=0.01)
     model.compile(keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
@@ -163,7 +172,9 @@ def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed:
     metrics = {'stage': 'pretrain', 'labels': labels,
                'publictest_accuracy': round(float(accuracy), 4),
                'publictest_loss': round(float(loss), 4), 'epochs': epochs,
-               'train_images': int(len(train_x)), 'validation_images': int(len(val_x)), 'seed': seed}
+               'train_images': int(len(train_x)), 'validation_images': int(len(val_x)), 'seed': seed,
+               'learning_rate': learning_rate, 'low_resolution': low_resolution,
+               'init': str(init.name if init else None)}
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     plot_curves(out / 'history.csv', out / 'curves.png', f'Stage 1: expressions ({labels} labels)')
     print(json.dumps(metrics))
@@ -291,6 +302,12 @@ def main(argv=None):
         p.add_argument('--limit', type=int, help='use only N random images (smoke runs)')
     sub.choices['pretrain'].add_argument('--batch-size', type=int, default=64)
     sub.choices['pretrain'].add_argument('--steps', type=int, help='steps per epoch')
+    sub.choices['pretrain'].add_argument('--learning-rate', type=float, default=2e-3,
+                                         help='peak of the cosine schedule')
+    sub.choices['pretrain'].add_argument('--init', type=Path,
+                                         help="start from this stage-1 model's weights")
+    sub.choices['pretrain'].add_argument('--low-resolution', type=float, default=0.0,
+                                         help='share of training faces shrunk to 16-40 px')
     sub.choices['pretrain'].add_argument('--labels', choices=('ferplus', 'fer2013'), default='ferplus',
                                          help='FER+ vote distributions (default) or FER2013 labels')
     sub.choices['au'].add_argument('--base', type=Path, default=DEFAULT_BASE,
@@ -304,7 +321,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.stage == 'pretrain':
         pretrain(args.data, args.out, args.epochs, args.batch_size, args.seed, args.limit, args.steps,
-                 labels=args.labels)
+                 args.learning_rate, labels=args.labels, init=args.init,
+                 low_resolution=args.low_resolution)
     else:
         model = train_au(args.data, args.base, args.out, args.epochs, fer_copies=args.fer_copies,
                          ckplus_copies=args.ckplus_copies, seed=args.seed, limit=args.limit)
