@@ -1,6 +1,6 @@
 """Bags in and out of a running pipeline, with rosbags (no rosbag2 install needed).
 
-    ros2 run emotion_ros bag_tools from-video clip.mp4 clip_bag [--compressed] [--size 640x480]
+    ros2 run emotion_ros bag_tools from-video clip.mp4 clip_bag [--compressed] [--size 640x480] [--scale 0.16]
     ros2 run emotion_ros bag_tools play clip_bag [--rate 1.0 | --lockstep] [--restamp | --clock] [--repeat N]
     ros2 run emotion_ros bag_tools record out_bag [--duration 10]
     ros2 run emotion_ros bag_tools summarise out_bag [--window 1.0]
@@ -200,6 +200,9 @@ def main(argv=None):
     p.add_argument('--frame-id', default='camera')
     p.add_argument('--compressed', action='store_true', help='JPEG CompressedImage')
     p.add_argument('--size', help='WxH, e.g. 640x480')
+    p.add_argument('--scale', type=float, default=1.0,
+                   help="the clip's frames scaled by this and centred on a plain wall (< 1: "
+                        'faces as from further away)')
     p.add_argument('--max-frames', type=int)
     p = sub.add_parser('play', help='publish a bag into the running pipeline')
     p.add_argument('bag')
@@ -230,7 +233,7 @@ def main(argv=None):
     if args.command == 'from-video':
         size = tuple(int(v) for v in args.size.split('x')) if args.size else None
         count = bags.video_to_bag(args.video, args.bag, args.topic, args.frame_id, args.compressed,
-                                  size=size, max_frames=args.max_frames)
+                                  size=size, max_frames=args.max_frames, scale=args.scale)
         print(f'wrote {count} frames to {args.bag}')
     elif args.command == 'summarise':
         timelines = bags.emotion_timelines(args.bag, args.topic)

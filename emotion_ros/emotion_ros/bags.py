@@ -37,12 +37,16 @@ def typestore(msg_dir: Path | None = None):
 
 def video_to_bag(video, bag, topic: str = '/camera/image_raw', frame_id: str = 'camera',
                  compressed: bool = False, start_ns: int = 1_700_000_000 * 10 ** 9,
-                 size: tuple[int, int] | None = None, max_frames: int | None = None) -> int:
+                 size: tuple[int, int] | None = None, max_frames: int | None = None,
+                 scale: float = 1.0) -> int:
     """Write a video's frames to a new bag as sensor_msgs Image (bgr8) or CompressedImage (JPEG).
 
     Frame i is stamped start_ns + i / fps (header and bag time alike); with
     compressed, the topic gets '/compressed' appended as image_transport does.
-    size: (width, height) to resize to. Returns the number of frames written.
+    size: (width, height) of the frames written; scale: the clip's frames
+    scaled by this (< 1: shrunk and centred on a plain wall of their mean
+    colour, so a face appears as from further away). Returns the number of
+    frames written.
     """
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
@@ -60,8 +64,7 @@ def video_to_bag(video, bag, topic: str = '/camera/image_raw', frame_id: str = '
             ok, frame = capture.read()
             if not ok:
                 break
-            if size:
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            frame = _framed(frame, size, scale)
             stamp_ns = start_ns + int(round(count * 1e9 / fps))
             header = Header(stamp=Time(sec=stamp_ns // 10 ** 9, nanosec=stamp_ns % 10 ** 9),
                             frame_id=frame_id)
@@ -77,6 +80,21 @@ def video_to_bag(video, bag, topic: str = '/camera/image_raw', frame_id: str = '
             count += 1
     capture.release()
     return count
+
+
+def _framed(frame: np.ndarray, size: tuple[int, int] | None, scale: float) -> np.ndarray:
+    """The frame resized to `size`; or, with a `scale` != 1, scaled by it (aspect kept) and
+    centred on a `size` (default: the frame's own) canvas of its mean colour."""
+    if scale == 1.0:
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if size else frame
+    width, height = size or (frame.shape[1], frame.shape[0])
+    picture = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    picture = picture[:height, :width]
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = frame.reshape(-1, 3).mean(0)
+    top, left = (height - picture.shape[0]) // 2, (width - picture.shape[1]) // 2
+    canvas[top:top + picture.shape[0], left:left + picture.shape[1]] = picture
+    return canvas
 
 
 def read_messages(bag, topics=None):
