@@ -50,3 +50,22 @@ def test_expected_calibration_error():
     correct = np.array([True] * 9 + [False] + [True] * 6 + [False] * 4)
     assert expected_calibration_error(confidence, correct) == pytest.approx(0.0)
     assert expected_calibration_error(confidence, ~correct) == pytest.approx(0.5 * 0.8 + 0.5 * 0.2)
+
+
+@requires_shared
+def test_size_evaluation_smoke_run(tmp_path):
+    """evaluate_sizes on 300 PublicTest faces with the shipped model: files, every size, and the
+    chain reading full-size faces better than 16 px ones."""
+    import json
+
+    from emotion_ros.training import evaluate_sizes
+    evaluate_sizes.main(['--data', str(SHARED_DATA), '--limit', '300', '--sizes', '48', '24', '16',
+                         '--out', str(tmp_path)])
+    report = json.loads((tmp_path / 'metrics.json').read_text())
+    assert (tmp_path / 'by_size.png').stat().st_size > 10_000
+    rows = {row['width_px']: row for row in report['sizes']}
+    assert sorted(rows) == [16, 24, 48]
+    accuracy = {width: row['ferplus_majority_accuracy']['value'] for width, row in rows.items()}
+    assert accuracy[48] > accuracy[16] + 0.1, accuracy
+    low, high = rows[48]['ferplus_majority_accuracy']['interval_95']
+    assert low <= accuracy[48] <= high
