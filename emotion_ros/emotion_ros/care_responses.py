@@ -6,7 +6,8 @@ and the robot has not spoken for `min_interval` s: a robot that talks to
 an empty room or repeats itself every few seconds is worse than a silent
 one. A START heard before its face is in view (a node that started late
 gets the events of ongoing episodes first) waits for the face, until its
-END.
+END. A face may have two episodes at once (e.g. sad, and pain from the pain
+score): each waits on its own, and the first START heard is said first.
 """
 
 DEFAULT_RESPONSES = (
@@ -35,7 +36,7 @@ class CareResponder:
         self.max_age = max_age
         self._last_spoken = None
         self._faces_seen = {}
-        self._waiting = {}       # face id -> emotion of a START heard before the face was seen
+        self._waiting = {}       # (face id, emotion) of STARTs heard before the face was seen
 
     def faces_seen(self, face_ids, now: float):
         """Note the faces of an /emotions message received at `now` s."""
@@ -49,22 +50,22 @@ class CareResponder:
         if phrase is None:
             return None
         if seen is None or now - seen > self.max_age:
-            self._waiting[face_id] = emotion
+            self._waiting[face_id, emotion] = True
             return None
-        self._waiting.pop(face_id, None)
+        self._waiting.pop((face_id, emotion), None)
         if self._last_spoken is not None and now - self._last_spoken < self.min_interval:
             return None
         self._last_spoken = now
         return phrase
 
-    def on_end(self, face_id: int):
-        """The face's episode ended: a START of it still waiting for the face is dropped."""
-        self._waiting.pop(face_id, None)
+    def on_end(self, face_id: int, emotion: str):
+        """The face's episode of `emotion` ended: its START, if still waiting for the face, is dropped."""
+        self._waiting.pop((face_id, emotion), None)
 
     def waiting_start(self, now: float) -> tuple[int, str, str | None] | None:
         """A START heard before its face was in view, now that it is: (face id, emotion,
         phrase or None as on_start says), or None."""
-        for face_id, emotion in list(self._waiting.items()):
+        for face_id, emotion in list(self._waiting):
             seen = self._faces_seen.get(face_id)
             if seen is not None and now - seen <= self.max_age:
                 return face_id, emotion, self.on_start(face_id, emotion, now)

@@ -76,7 +76,7 @@ class CareSpeakerNode(Node):
 
     def on_event(self, msg: EmotionEvent):
         if msg.type == EmotionEvent.END:
-            self.responder.on_end(msg.face_id)
+            self.responder.on_end(msg.face_id, msg.emotion)
         elif msg.type == EmotionEvent.START:
             self._say(msg.face_id, msg.emotion,
                       self.responder.on_start(msg.face_id, msg.emotion, self._now()))

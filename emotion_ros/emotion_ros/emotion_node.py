@@ -3,9 +3,13 @@
 Subscribes  action_units (emotion_ros_msgs/ActionUnitsArray)
 Publishes   emotions (emotion_ros_msgs/EmotionArray), one per AU message,
             with the image header: per face the smoothed label, the
-            distribution, PSPI pain score, valence and arousal;
+            distribution, the smoothed pain score, valence and arousal;
             emotion_events (emotion_ros_msgs/EmotionEvent): START once a
             watched emotion has lasted `event_min_duration` s, END when it stops,
+            and, beside those, a `pain` episode while the smoothed pain score
+            stays at or above the calibration's threshold as long (`pain_events`)
+            or a k-NN with a `pain` label reads pain (one pain episode per
+            face from both),
             the face is gone for `face_timeout` s or the node stops. Reliable and
             transient local (node_common.EVENTS_QOS): a behaviour node that
             starts late still gets the START of an ongoing episode.
@@ -21,15 +25,15 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceEmotion
 
-from .affect import pspi, valence_arousal
+from .affect import SHIPPED_PAIN_CALIBRATION, PSPI_MAX, PainCalibration, valence_arousal
 from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
 from .node_common import EVENTS_QOS
 from .node_support import PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import face_id_problem, stamp_to_seconds
-from .sustained_emotion import (EVENT_EMOTIONS, EVENT_MIN_CONFIDENCE, START,
-                                SustainedEmotionDetector)
+from .sustained_emotion import (EVENT_EMOTIONS, EVENT_MIN_CONFIDENCE, PAIN, START,
+                                PainEpisodeDetector, SustainedEmotionDetector)
 
 PARAMETERS = {
     'classifier_path': Param('', description="k-NN .npz; '' = the one shipped in the package"),
@@ -44,6 +48,12 @@ PARAMETERS = {
     'event_min_confidence': Param(EVENT_MIN_CONFIDENCE, between(0.0, 1.0),
                                   'lowest smoothed confidence that counts towards an episode'),
     'event_min_duration': Param(3.0, at_least(0.0), 's an emotion must last before a START event'),
+    'pain_calibration_path': Param('', description="pain score calibration .json; '' = the one "
+                                   'shipped in the package'),
+    'pain_events': Param(True, description='pain episodes from the smoothed pain score, whatever '
+                         'the k-NN labels'),
+    'pain_threshold': Param(0.0, between(0.0, PSPI_MAX), "pain score for pain events; 0 = the "
+                            "calibration's (fitted so that calm and smiling faces rarely reach it)"),
 }
 
 
@@ -68,10 +78,17 @@ class EmotionNode(PipelineStage):
     def configure_stage(self, p):
         path = p['classifier_path'] or str(SHIPPED_CLASSIFIER_PATH)
         self.classifier = AUEmotionClassifier.load(path)
+        pain_path = p['pain_calibration_path'] or str(SHIPPED_PAIN_CALIBRATION)
+        self.pain = PainCalibration.load(pain_path)
+        pain_threshold = p['pain_threshold'] or self.pain.threshold
         self.smoother = EmotionSmoother(self.classifier.labels, p['half_life'], p['switch_margin'],
                                         p['face_timeout'])
-        self.episodes = SustainedEmotionDetector(p['event_emotions'], p['event_min_confidence'],
+        labels = [label for label in p['event_emotions'] if label != PAIN]
+        self.episodes = SustainedEmotionDetector(labels, p['event_min_confidence'],
                                                  p['event_min_duration'])
+        self.pain_episodes = PainEpisodeDetector(pain_threshold if p['pain_events'] else None,
+                                                 PAIN in p['event_emotions'],
+                                                 p['event_min_confidence'], p['event_min_duration'])
         self.last_seen = {}          # face id -> stamp of its last AUs
         self.last_stamp = None       # of the last message processed
         self.last_input = None       # node clock time of the last message processed
@@ -79,7 +96,10 @@ class EmotionNode(PipelineStage):
         self.emotions_pub = self.stage_publisher(EmotionArray, 'emotions')
         self.events_pub = self.stage_publisher(EmotionEvent, 'emotion_events', EVENTS_QOS)
         self.get_logger().info(f"k-NN {path}: {', '.join(self.classifier.labels)}; events for "
-                               f"{', '.join(p['event_emotions'])} after {p['event_min_duration']} s")
+                               f"{', '.join(p['event_emotions'])} after {p['event_min_duration']} s; "
+                               f"pain calibration {pain_path}: "
+                               + (f'pain events at score >= {pain_threshold}' if p['pain_events']
+                                  else 'no pain events from the score'))
 
     def release_stage(self):
         self.classifier = None
@@ -89,17 +109,20 @@ class EmotionNode(PipelineStage):
 
     def stage_diagnostics(self):
         return {'faces in view': len(self.last_seen) if self.classifier else 0,
-                'sustained episodes': len(self.episodes.active_faces()) if self.classifier else 0}
+                'sustained episodes': len(self.episodes.active_faces())
+                + len(self.pain_episodes.active_faces()) if self.classifier else 0}
 
     def _valid_faces(self, msg):
+        """Faces with an id, the classifier's AUs (others, e.g. AU43, may come too) and
+        probabilities in 0..1; the others are counted as errors."""
         faces, ids = [], set()
         for face in msg.faces:
             problem = face_id_problem(face.face_id, ids)
             if problem:
                 self.errors.error('bad_face_id', problem)
-            elif tuple(face.au_codes) != self.classifier.au_codes:
+            elif not set(self.classifier.au_codes) <= set(face.au_codes):
                 self.errors.error('au_mismatch', f'face {face.face_id}: AUs {tuple(face.au_codes)} '
-                                  f'do not match the classifier\'s {self.classifier.au_codes}')
+                                  f'lack some of the classifier\'s {self.classifier.au_codes}')
             else:
                 p = np.asarray(face.probabilities, np.float32)
                 if p.shape != (len(face.au_codes),) or not np.all((p >= 0) & (p <= 1)):
@@ -126,21 +149,26 @@ class EmotionNode(PipelineStage):
         # ROS time 0: a sim clock before its first /clock message, no time to count from.
         self.last_input = self.now_seconds() or None
         faces = self._valid_faces(msg)
-        distributions = self.classifier.predict_proba([f.probabilities for f in faces]) \
+        distributions = self.classifier.predict_proba([self._classifier_input(f) for f in faces]) \
             if faces else []
         out = EmotionArray(header=msg.header, image_width=msg.image_width,
                            image_height=msg.image_height)
         for face, distribution in zip(faces, distributions):
-            smoothed = self.smoother.update(face.face_id, distribution, stamp)
+            pain = self.pain.score(face.au_codes, face.probabilities, self.classifier.labels,
+                                   distribution)
+            smoothed = self.smoother.update(face.face_id, distribution, stamp, pain)
             valence, arousal = valence_arousal(self.classifier.labels, smoothed.probabilities)
             out.faces.append(FaceEmotion(
                 face_id=face.face_id, box=face.box, label=smoothed.label,
                 confidence=smoothed.confidence, labels=list(self.classifier.labels),
                 probabilities=smoothed.probabilities.tolist(),
-                pain_score=pspi(face.au_codes, face.probabilities), valence=valence,
+                pain_score=smoothed.pain_score, valence=valence,
                 arousal=arousal, frame_count=smoothed.frame_count, time_span=smoothed.time_span))
             self.last_seen[face.face_id] = stamp
-            for event in self.episodes.update(face.face_id, smoothed.label, smoothed.confidence, stamp):
+            for event in [*self.episodes.update(face.face_id, smoothed.label, smoothed.confidence,
+                                                stamp),
+                          *self.pain_episodes.update(face.face_id, smoothed.label,
+                                                     smoothed.confidence, smoothed.pain_score, stamp)]:
                 self._publish_event(event, stamp)
         for face_id, seen in list(self.last_seen.items()):
             if not 0 <= stamp - seen <= self.settings['face_timeout']:
@@ -149,6 +177,10 @@ class EmotionNode(PipelineStage):
             return None
         self.emotions_pub.publish(out)
         return len(out.faces)
+
+    def _classifier_input(self, face):
+        column = {code: i for i, code in enumerate(face.au_codes)}
+        return [face.probabilities[column[code]] for code in self.classifier.au_codes]
 
     def idle(self):
         """No input for face_timeout s (node clock): nobody is known to be in view any more."""
@@ -181,7 +213,7 @@ class EmotionNode(PipelineStage):
     def _forget(self, face_id, stamp):
         del self.last_seen[face_id]
         self.smoother.forget(face_id)
-        for event in self.episodes.face_lost(face_id):
+        for event in [*self.episodes.face_lost(face_id), *self.pain_episodes.face_lost(face_id)]:
             self._publish_event(event, stamp)
 
     def _publish_event(self, event, stamp):
