@@ -10,6 +10,11 @@ from std_msgs.msg import Header
 
 from emotion_ros.node_common import EVENTS_QOS
 
+# These tests are about the k-NN label episodes. The most sad face is also pain-like (its pain
+# score may reach the pain threshold), which would add a pain episode beside the sad one:
+# pain episodes are tested in test_pain_events.py.
+LABELS_ONLY = {'pain_events': False}
+
 
 def start_emotion_node(start_node, test_node, namespace, params):
     """The node under test, started and connected: (node, emotions, events, AU publisher)."""
@@ -28,7 +33,8 @@ def start_emotion_node(start_node, test_node, namespace, params):
 def test_sustained_sadness_gives_one_start_and_one_end(start_node, test_node, typical_vectors):
     codes, vectors = typical_vectors
     node, emotions, events, publisher = start_emotion_node(
-        start_node, test_node, '/emo', {'event_min_duration': 1.0, **SYNTHETIC_STAMPS})
+        start_node, test_node, '/emo',
+        {'event_min_duration': 1.0, **LABELS_ONLY, **SYNTHETIC_STAMPS})
 
     def frame(i, emotion):
         msg = ActionUnitsArray(header=Header(stamp=Time(sec=100 + i // 10, nanosec=(i % 10) * 10 ** 8),
@@ -76,7 +82,7 @@ def test_a_late_subscriber_gets_the_open_episode_and_deactivate_ends_it(start_no
     codes, vectors = typical_vectors
     node, emotions, events, publisher = start_emotion_node(
         start_node, test_node, '/late',
-        {'event_min_duration': 0.5, 'face_timeout': 5.0, **SYNTHETIC_STAMPS})
+        {'event_min_duration': 0.5, 'face_timeout': 5.0, **LABELS_ONLY, **SYNTHETIC_STAMPS})
     for i in range(10):   # 1 s of a sad face at 10 frames/s: the episode starts after 0.5 s
         publisher.publish(au_frame(codes, vectors['sad'], Time(sec=300, nanosec=i * 10 ** 8)))
         assert test_node.spin_until(lambda: len(emotions) > i, 5), node.log()
@@ -101,7 +107,7 @@ def test_a_paused_sim_clock_drops_no_face(start_node, test_node, typical_vectors
     codes, vectors = typical_vectors
     node, emotions, events, publisher = start_emotion_node(
         start_node, test_node, '/sim', {'use_sim_time': True, 'face_timeout': 0.5,
-                                        'event_min_duration': 0.5})
+                                        'event_min_duration': 0.5, **LABELS_ONLY})
     clock = test_node.node.create_publisher(Clock, '/clock', 10)
     test_node.wait_for_subscribers(clock, timeout=10)
     now = [5000 * 10 ** 9]   # ns of sim time
@@ -149,7 +155,7 @@ def test_stopping_the_process_ends_the_open_episode(start_node, test_node, typic
     codes, vectors = typical_vectors
     node, emotions, events, publisher = start_emotion_node(
         start_node, test_node, '/stopped_process',
-        {'event_min_duration': 0.5, 'face_timeout': 5.0, **SYNTHETIC_STAMPS})
+        {'event_min_duration': 0.5, 'face_timeout': 5.0, **LABELS_ONLY, **SYNTHETIC_STAMPS})
     for i in range(10):
         publisher.publish(au_frame(codes, vectors['sad'], Time(sec=500, nanosec=i * 10 ** 8)))
         assert test_node.spin_until(lambda: len(emotions) > i, 5), node.log()
