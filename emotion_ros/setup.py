@@ -9,7 +9,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test']),
     package_data={package_name: ['models/*.xml', 'models/*.bin', 'models/*.npz', 'models/*.md',
-                                 'models/LICENSE*', 'models/au_model/*']},
+                                 'models/*.json', 'models/LICENSE*', 'models/au_model/*']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
@@ -34,6 +34,7 @@ setup(
             'hri_publisher = emotion_ros.hri_publisher_node:main',
             'pipeline = emotion_ros.pipeline:main',
             'bag_tools = emotion_ros.bag_tools:main',
+            'explain = emotion_ros.explain:main',
         ],
     },
 )

@@ -44,9 +44,9 @@ PARAMETERS = {
     'input_compressed': Param(False, description='true: subscribe image/compressed (JPEG/PNG)'),
     'input_reliability': Param('best_effort', one_of('best_effort', 'reliable'),
                                'best_effort (sensor data) or reliable'),
-    'landmarks': Param(True, description='MediaPipe FaceMesh: 468 points per tracked face in '
+    'landmarks': Param(False, description='MediaPipe FaceMesh: 468 points per tracked face in '
                        'Face.landmarks (LANDMARKS_FACEMESH_468), for AU 43; false = the '
-                       'detector\'s keypoints only'),
+                       'detector\'s keypoints only (one more network call per face)'),
     'crop_size': Param(CROP_SIZE, between(0, 512),
                        'px of the aligned face crops (AU model input); 0 = none'),
     'crop_margin': Param(CROP_MARGIN, between(0.0, 1.0),

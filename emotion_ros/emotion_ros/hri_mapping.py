@@ -76,8 +76,8 @@ def expression_values(valence: float, arousal: float, confidence: float) -> tupl
 def facs_arrays(au_codes, probabilities, intensities=()) -> tuple[list[float], list[float]]:
     """(intensity[99], confidence[99]) of hri_msgs/FacialActionUnits, indexed by AU code.
 
-    intensity: the FACS intensity / 5 where the model gives intensities, else the AU's
-    probability (both 0..1). confidence: how sure the model is of the AU's presence or
+    intensity: the FACS intensity / 5 where the message gives one for the AU, else the AU's
+    probability (both 0..1; with eyes_closed only AU 43 has an intensity). confidence: how sure the model is of the AU's presence or
     absence, max(p, 1 - p). AUs the model does not estimate: 0 and confidence 0 (unknown).
     Codes past the array and non-finite values are left out.
     """
@@ -89,8 +89,8 @@ def facs_arrays(au_codes, probabilities, intensities=()) -> tuple[list[float], l
         if not 0 <= code < FACS_SIZE or not math.isfinite(probability):
             continue
         value = intensities[i] / FACS_MAX_INTENSITY if with_intensities else probability
-        if not math.isfinite(value):
-            continue
+        if not math.isfinite(value):   # no intensity for this AU (others have one: AU 43)
+            value = probability
         intensity[code] = _unit(float(value))
         p = _unit(float(probability))
         confidence[code] = max(p, 1.0 - p)

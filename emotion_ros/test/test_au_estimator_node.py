@@ -35,10 +35,11 @@ def send_until(test_node, publisher, msg, received, timeout=15.0):
     return next(m for m in received if m.header.stamp == stamp)
 
 
-def start_chain(start_node, test_node, namespace, estimator_params=None):
+def start_chain(start_node, test_node, namespace, estimator_params=None, detector_params=None):
     """face_detector and au_estimator in `namespace`, connected; returns the two nodes, the
     faces and action units seen, and a camera publisher."""
-    detector = start_node('face_detector', namespace=namespace, params=SYNTHETIC_STAMPS)
+    detector = start_node('face_detector', namespace=namespace,
+                          params={**(detector_params or {}), **SYNTHETIC_STAMPS})
     estimator = start_node('au_estimator', namespace=namespace,
                            params={**(estimator_params or {}), **SYNTHETIC_STAMPS})
     faces_seen = collect(test_node, f'{namespace}/faces', FaceArray)
@@ -76,7 +77,8 @@ def test_eyes_closed_au43_from_the_detector_landmarks_over_dds(start_node, test_
     on a frame of the crying clip with the eyes squeezed shut, low on one with them open
     (frames marked in test_face_landmarks), and equal to the core's value."""
     _, estimator, faces_seen, aus_seen, camera = start_chain(start_node, test_node, '/eyes',
-                                                             {'eyes_closed': True})
+                                                             {'eyes_closed': True},
+                                                             {'landmarks': True})
     frames, _ = read_frames('WolfgangLanger_Pexels.mp4', limit=201)
     model_codes = list(AUModel().au_codes)
     au43 = {}

@@ -61,7 +61,8 @@ def compressed(image, fmt='jpeg'):
 
 @pytest.fixture
 def raw_node(start_node):
-    return start_node('face_detector', namespace='/raw', params=SYNTHETIC_STAMPS)
+    return start_node('face_detector', namespace='/raw', params={'landmarks': True,
+                                                                 **SYNTHETIC_STAMPS})
 
 
 def test_faces_of_a_real_photo(raw_node, test_node):
@@ -131,13 +132,12 @@ def test_bad_raw_frames_are_logged_and_the_next_frame_is_processed(raw_node, tes
 
 def test_compressed_input_and_a_corrupt_jpeg(start_node, test_node):
     node = start_node('face_detector', namespace='/jpeg', params={'input_compressed': True,
-                                                                  'landmarks': False,
                                                                   **SYNTHETIC_STAMPS})
     camera = Camera(test_node, '/jpeg', compressed=True)
     image = read_image('multi_face.jpg')
     faces = camera.send(compressed(image)).faces
     assert len(faces) == 5
-    # Without FaceMesh: BlazeFace's 6 keypoints alone.
+    # Without FaceMesh (the default): BlazeFace's 6 keypoints alone.
     assert all(f.landmark_type == Face.LANDMARKS_BLAZEFACE_6 and len(f.landmarks) == 12
                for f in faces)
     jpeg = bgr_to_compressed(image)
@@ -155,7 +155,7 @@ def test_compressed_input_and_a_corrupt_jpeg(start_node, test_node):
 
 def test_haar_detector_by_parameter(start_node, test_node):
     node = start_node('face_detector', namespace='/haar', params={**SYNTHETIC_STAMPS, 'detector': 'haar',
-                                                                  'crop_size': 0})
+                                                                  'crop_size': 0, 'landmarks': True})
     camera = Camera(test_node, '/haar')
     faces = camera.send(raw(read_image('multi_face.jpg')))
     assert faces is not None, node.log()

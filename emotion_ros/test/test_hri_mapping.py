@@ -62,11 +62,18 @@ def test_facs_intensities_on_the_0_to_5_scale_become_0_to_1():
     assert confidence[4] == pytest.approx(0.7) and confidence[6] == pytest.approx(0.9)
 
 
-def test_facs_arrays_skip_codes_past_the_array_and_non_finite_values():
-    intensity, confidence = facs_arrays([99, 200, 2, 5], [0.9, 0.9, float('nan'), 0.6],
-                                        [1.0, 1.0, 1.0, float('inf')])
+def test_facs_arrays_skip_codes_past_the_array_and_non_finite_probabilities():
+    intensity, confidence = facs_arrays([99, 200, 2], [0.9, 0.9, float('nan')], [1.0, 1.0, 1.0])
     assert not any(intensity) and not any(confidence)
     assert all(math.isfinite(v) for v in intensity + confidence)
+
+
+def test_an_au_without_intensity_gives_its_probability():
+    """With eyes_closed only AU 43 has an intensity; the model's AUs have NaN there."""
+    intensity, confidence = facs_arrays([5, 12, 43], [0.6, 0.8, 0.9],
+                                        [float('nan'), float('inf'), 4.0])
+    assert intensity[5] == pytest.approx(0.6) and intensity[12] == pytest.approx(0.8)
+    assert intensity[43] == pytest.approx(0.8) and confidence[43] == pytest.approx(0.9)
 
 
 @pytest.mark.skipif(not HAS_HRI_MSGS, reason='hri_msgs is not installed (ros-<distro>-hri-msgs, '
