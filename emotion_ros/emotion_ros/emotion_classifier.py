@@ -14,6 +14,12 @@ temperature T and a bias per label b so that softmax(log(p + EPS) / T + b)
 minimises the log loss (temperature scaling with label priors): the
 confidence that events compare with their threshold then means what it
 says. Labels added later (pain, ...) get bias 0.
+
+Small faces: a face a few metres away reaches the AU model as a crop of
+16-40 px scaled up, and is read less reliably. `calibrate_size` fits, for a
+crop width, one more temperature factor on faces shrunk to that width, so
+that a small face's confidence says how often such faces are read right;
+predict_proba applies it to faces as small (face_widths).
 """
 import inspect
 from pathlib import Path
@@ -51,15 +57,21 @@ class AUEmotionClassifier:
     n_neighbors, metric: as in sklearn's KNeighborsClassifier.
     temperature, label_bias ({label: bias}): the calibration (see the module
         docstring); 1 and none leave the k-NN's vote shares as they are.
+    size_temperatures ({crop width px: factor}): the temperature's factor for
+        faces of at most that width (the smallest listed width at or above the
+        face's); wider faces than every listed width get none.
     """
 
     def __init__(self, au_codes, n_neighbors: int = 15, metric: str = 'euclidean',
-                 temperature: float = 1.0, label_bias: dict | None = None):
+                 temperature: float = 1.0, label_bias: dict | None = None,
+                 size_temperatures: dict | None = None):
         self.au_codes = tuple(int(c) for c in au_codes)
         self.n_neighbors = int(n_neighbors)
         self.metric = metric
         self.temperature = float(temperature)
         self.label_bias = {str(k): float(v) for k, v in (label_bias or {}).items()}
+        self.size_temperatures = {int(k): float(v) for k, v in
+                                  sorted((size_temperatures or {}).items())}
         self.points = np.zeros((0, len(self.au_codes)), np.float32)
         self.point_labels = np.zeros((0,), dtype='<U32')
         self._knn = None
@@ -94,14 +106,31 @@ class AUEmotionClassifier:
     def calibrated(self) -> bool:
         return self.temperature != 1.0 or any(self.label_bias.values())
 
-    def predict_proba(self, au_vectors) -> np.ndarray:
-        """Calibrated probabilities of each label (columns in `labels` order)."""
+    def predict_proba(self, au_vectors, face_widths=None) -> np.ndarray:
+        """Calibrated probabilities of each label (columns in `labels` order).
+
+        face_widths: each face's crop width in source pixels (None: all full size), for
+        the small-face calibration.
+        """
         shares = self.vote_shares(au_vectors)
         if not self.calibrated or not len(shares):
             return shares
-        bias = np.array([self.label_bias.get(label, 0.0) for label in self.labels])
-        return np.exp(log_softmax(np.log(shares + EPS) / self.temperature + bias, axis=1)) \
+        temperature = self.temperature * self.size_factors(face_widths, len(shares))[:, None]
+        return np.exp(log_softmax(np.log(shares + EPS) / temperature + self._bias(), axis=1)) \
             .astype(np.float32)
+
+    def size_factors(self, face_widths, count: int) -> np.ndarray:
+        """The temperature factor of each of `count` faces (1 without widths or calibration)."""
+        factors = np.ones(count)
+        if face_widths is None or not self.size_temperatures:
+            return factors
+        face_widths = np.broadcast_to(np.asarray(face_widths, np.float64), (count,))
+        for width in sorted(self.size_temperatures, reverse=True):
+            factors[face_widths <= width] = self.size_temperatures[width]
+        return factors
+
+    def _bias(self) -> np.ndarray:
+        return np.array([self.label_bias.get(label, 0.0) for label in self.labels])
 
     def calibrate(self, au_vectors, labels):
         """Fit the temperature and label biases on labelled faces the points do not include."""
@@ -122,6 +151,22 @@ class AUEmotionClassifier:
         # Biases are defined up to a constant: centred, so added labels (bias 0) sit mid-way.
         bias = fitted[1:] - fitted[1:].mean()
         self.label_bias = {label: float(b) for label, b in zip(self.labels, bias)}
+        return self
+
+    def calibrate_size(self, width: int, au_vectors, labels):
+        """Fit the temperature factor of faces up to `width` px on labelled faces of that width
+        (after calibrate: the label biases and base temperature stay)."""
+        column = {label: i for i, label in enumerate(self.labels)}
+        truth = np.array([column[label] for label in np.asarray(labels).astype(str)])
+        logs = np.log(self.vote_shares(au_vectors).astype(np.float64) + EPS)
+        bias = self._bias()
+
+        def log_loss(params):
+            scores = logs / (self.temperature * np.exp(params[0])) + bias
+            return -log_softmax(scores, axis=1)[np.arange(len(truth)), truth].mean()
+
+        factor = float(np.exp(minimize(log_loss, np.zeros(1), method='L-BFGS-B').x[0]))
+        self.size_temperatures = dict(sorted({**self.size_temperatures, int(width): factor}.items()))
         return self
 
     def vote_shares(self, au_vectors) -> np.ndarray:
@@ -145,7 +190,9 @@ class AUEmotionClassifier:
                             au_codes=np.array(self.au_codes), n_neighbors=self.n_neighbors,
                             metric=self.metric, temperature=self.temperature,
                             bias_labels=np.array(list(self.label_bias), dtype='<U32'),
-                            bias_values=np.array(list(self.label_bias.values()), np.float64))
+                            bias_values=np.array(list(self.label_bias.values()), np.float64),
+                            size_widths=np.array(list(self.size_temperatures), np.int64),
+                            size_factors=np.array(list(self.size_temperatures.values()), np.float64))
 
     @classmethod
     def load(cls, path, au_codes=None):
@@ -159,6 +206,9 @@ class AUEmotionClassifier:
             if 'temperature' in data:       # neighbourhoods saved before calibration existed
                 calibration = {'temperature': float(data['temperature']), 'label_bias': dict(
                     zip(data['bias_labels'].astype(str), data['bias_values'].astype(float)))}
+            if 'size_widths' in data:       # ... and before the small-face calibration
+                calibration['size_temperatures'] = dict(
+                    zip(data['size_widths'].astype(int), data['size_factors'].astype(float)))
             classifier = cls(saved_codes, int(data['n_neighbors']), str(data['metric']),
                              **calibration)
             return classifier.fit(data['points'], data['labels'])

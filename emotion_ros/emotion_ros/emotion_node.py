@@ -26,6 +26,7 @@ from builtin_interfaces.msg import Duration, Time
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceEmotion
 
 from .affect import SHIPPED_PAIN_CALIBRATION, PSPI_MAX, PainCalibration, valence_arousal
+from .alignment import CROP_MARGIN
 from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
 from .node_common import EVENTS_QOS
@@ -149,8 +150,11 @@ class EmotionNode(PipelineStage):
         # ROS time 0: a sim clock before its first /clock message, no time to count from.
         self.last_input = self.now_seconds() or None
         faces = self._valid_faces(msg)
-        distributions = self.classifier.predict_proba([self._classifier_input(f) for f in faces]) \
-            if faces else []
+        # Small faces (a few metres away) get the k-NN's small-face calibration by the width
+        # of the crop the AU model read: the box and the detector's default margin.
+        distributions = self.classifier.predict_proba(
+            [self._classifier_input(f) for f in faces],
+            face_widths=[f.box.width * (1 + 2 * CROP_MARGIN) for f in faces]) if faces else []
         out = EmotionArray(header=msg.header, image_width=msg.image_width,
                            image_height=msg.image_height)
         for face, distribution in zip(faces, distributions):

@@ -101,6 +101,39 @@ def test_calibration_makes_confidence_match_accuracy_and_travels_with_the_file(t
         loaded.calibrate(test_x[:3], ['happy', 'sad', 'contempt'])
 
 
+def test_small_faces_get_their_own_temperature_and_keep_it_in_the_file(tmp_path):
+    """Noisier vectors stand in for small faces: their fitted factor softens the confidence
+    (lower log loss on new such faces); full-size faces and faces without a width keep the
+    base calibration; the factors are saved."""
+    rng = np.random.default_rng(4)
+    x, y = clusters(rng, CENTRES, per_label=60, noise=0.6)
+    classifier = AUEmotionClassifier(CODES, n_neighbors=5).fit(x, y)
+    classifier.calibrate(*clusters(rng, CENTRES, per_label=200, noise=0.6))
+    small_fit = clusters(rng, CENTRES, per_label=200, noise=1.4)
+    small_x, small_y = clusters(rng, CENTRES, per_label=200, noise=1.4)
+    column = {label: i for i, label in enumerate(classifier.labels)}
+    truth = np.array([column[label] for label in small_y])
+
+    def log_loss(p):
+        return -np.log(np.clip(p[np.arange(len(truth)), truth], 1e-6, 1)).mean()
+
+    before = classifier.predict_proba(small_x, face_widths=24)
+    classifier.calibrate_size(24, *small_fit)
+    assert classifier.size_temperatures[24] > 1
+    after = classifier.predict_proba(small_x, face_widths=24)
+    assert log_loss(after) < log_loss(before)
+    assert after.max(1).mean() < before.max(1).mean()
+    np.testing.assert_array_equal(classifier.predict_proba(small_x, face_widths=60), before)
+    np.testing.assert_array_equal(classifier.predict_proba(small_x), before)
+    np.testing.assert_array_equal(classifier.size_factors([10, 24, 25, 100], 4),
+                                  [classifier.size_temperatures[24], classifier.size_temperatures[24],
+                                   1, 1])
+    classifier.save(tmp_path / 'knn.npz')
+    loaded = AUEmotionClassifier.load(tmp_path / 'knn.npz')
+    assert loaded.size_temperatures == pytest.approx(classifier.size_temperatures)
+    np.testing.assert_allclose(loaded.predict_proba(small_x, face_widths=20), after, rtol=1e-5)
+
+
 def test_adding_labelled_points_adds_an_emotion():
     rng = np.random.default_rng(1)
     x, y = clusters(rng, CENTRES)

@@ -84,3 +84,21 @@ def test_a_second_cycle_starts_from_the_first_ones_weights(tmp_path):
     for before, after in zip(first.trainable_weights, again.trainable_weights):
         np.testing.assert_allclose(before, after, atol=1e-6)
     assert second['init'] == 'best.keras' and second['low_resolution'] == 0.5
+
+
+def test_knn_build_with_its_calibrations(tmp_path):
+    """build_emotion_knn on 300 faces with the shipped AU model: k and metric chosen, the
+    calibration and a temperature factor per small-face width saved and reported."""
+    import json
+
+    from emotion_ros.emotion_classifier import AUEmotionClassifier
+    from emotion_ros.training import build_emotion_knn
+    build_emotion_knn.main(['--data', str(SHARED_DATA), '--limit', '300',
+                            '--out', str(tmp_path / 'knn.npz'), '--report', str(tmp_path / 'knn.json')])
+    classifier = AUEmotionClassifier.load(tmp_path / 'knn.npz', AU_CODES)
+    report = json.loads((tmp_path / 'knn.json').read_text())
+    assert classifier.calibrated and len(classifier.points) == report['points'] == 300
+    assert sorted(classifier.size_temperatures) == list(build_emotion_knn.SMALL_FACE_WIDTHS)
+    assert report['chosen']['k'] == classifier.n_neighbors
+    # The 16 px faces are read worst: their confidence is softened most.
+    assert classifier.size_temperatures[16] == max(classifier.size_temperatures.values())

@@ -10,8 +10,9 @@ own labels disagree with the majority of 10 taggers on ~1 face in 3).
 k and the metric are chosen by FER+ majority accuracy on PublicTest
 (validation data, never the held-out test set), and the same faces fit the
 classifier's calibration (temperature and label biases, see
-emotion_classifier.py). Writes the classifier and a JSON of the selection
-beside it in results/.
+emotion_classifier.py), and, shrunk to 40, 32, 24 and 16 px as in
+evaluate_sizes, its small-face temperature factors. Writes the classifier
+and a JSON of the selection beside it in results/.
 """
 import argparse
 import json
@@ -23,19 +24,26 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import AUEmotionClassifier
+from .augment import shrink_and_restore
 from .data import FER_CLASSES, load_ferplus_faces
 from .train import DEFAULT_DATA, REPO
 
 K_CANDIDATES = (5, 11, 21, 41, 81, 161)
 METRICS = ('euclidean', 'manhattan')
+# Crop widths (px) of the small-face calibration: faces 2-4 m from a robot's camera.
+SMALL_FACE_WIDTHS = (16, 24, 32, 40)
 
 
-def ferplus_au_vectors(model: AUModel, data_dir: Path, split: str, limit: int | None = None):
-    """AU vectors and FER+ majority emotion names of the faces of `split` that have one."""
+def ferplus_au_vectors(model: AUModel, data_dir: Path, split: str, limit: int | None = None,
+                       width: int | None = None):
+    """AU vectors and FER+ majority emotion names of the faces of `split` that have one;
+    width: the faces shrunk to it first (augment.shrink_and_restore)."""
     images, _, majority = load_ferplus_faces(data_dir, split)
     if limit:
         rows = np.sort(np.random.default_rng(0).permutation(len(images))[:limit])
         images, majority = images[rows], majority[rows]
+    if width:
+        images = np.stack([shrink_and_restore(face, width) for face in images])
     return model.predict_proba(images), np.array(FER_CLASSES)[majority]
 
 
@@ -64,6 +72,9 @@ def main(argv=None):
     classifier = AUEmotionClassifier(model.au_codes, best['k'], best['metric']).fit(train_x, train_y)
     classifier.calibrate(val_x, val_y)
     calibrated = classifier.predict(val_x)
+    for width in SMALL_FACE_WIDTHS:
+        classifier.calibrate_size(width, *ferplus_au_vectors(model, args.data, 'PublicTest',
+                                                             args.limit, width))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     classifier.save(args.out)
     report = {'command': ' '.join(['python -m emotion_ros.training.build_emotion_knn',
@@ -71,6 +82,7 @@ def main(argv=None):
               'points': int(len(train_x)), 'labels': list(classifier.labels), 'chosen': best,
               'calibration': {'temperature': classifier.temperature,
                               'label_bias': classifier.label_bias,
+                              'small_face_temperature_factors': classifier.size_temperatures,
                               'ferplus_publictest_accuracy': float(accuracy_score(val_y, calibrated))},
               'trials': trials}
     args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -212,7 +212,8 @@ def with_neighbourhood(classifier: AUEmotionClassifier, points, labels) -> AUEmo
     """A k-NN with `classifier`'s k, metric and calibration over other labelled points (a
     fold's neighbourhood)."""
     return AUEmotionClassifier(classifier.au_codes, classifier.n_neighbors, classifier.metric,
-                               classifier.temperature, classifier.label_bias).fit(points, labels)
+                               classifier.temperature, classifier.label_bias,
+                               classifier.size_temperatures).fit(points, labels)
 
 
 def cross_fitted_probabilities(classifier: AUEmotionClassifier, vectors, truth, seed: int = 0):

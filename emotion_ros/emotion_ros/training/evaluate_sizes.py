@@ -9,7 +9,8 @@ same augment.shrink_and_restore that low-resolution training uses), then
 read by the shipped AU model and k-NN. Per size: FER+ majority and FER2013
 label accuracy, and what a care robot acts on (FER+-neutral faces read sad,
 fear or angry with confidence >= the event threshold; FER+-sad faces read
-sad), each with a 95% bootstrap interval. Writes metrics.json and
+sad), each with a 95% bootstrap interval; the latter with the k-NN's
+small-face calibration (as the emotion node applies it) and without it. Writes metrics.json and
 by_size.png to --out.
 """
 import argparse
@@ -33,15 +34,19 @@ SIZES = (48, 40, 32, 24, 16)
 def evaluate_size(model: AUModel, classifier: AUEmotionClassifier, images, fer_labels, majority,
                   width: int) -> dict:
     faces = np.stack([shrink_and_restore(face, width) for face in images])
-    probabilities = classifier.predict_proba(model.predict_proba(faces))
+    vectors = model.predict_proba(faces)
+    probabilities = classifier.predict_proba(vectors, face_widths=width)
     labels = np.asarray(classifier.labels)
     predicted = labels[probabilities.argmax(1)]
     rated = majority >= 0
     truth = np.array(FER_CLASSES)[majority[rated]]
     return {'width_px': width,
+            'temperature_factor': float(classifier.size_factors(width, 1)[0]),
             'ferplus_majority_accuracy': mean_rate(predicted[rated] == truth),
             'fer2013_labels_accuracy': mean_rate(predicted == np.array(FER_CLASSES)[fer_labels]),
-            'acting_on': acting_on_intervals(labels, probabilities[rated], truth)}
+            'acting_on': acting_on_intervals(labels, probabilities[rated], truth),
+            'acting_on_without_size_calibration': acting_on_intervals(
+                labels, classifier.predict_proba(vectors)[rated], truth)}
 
 
 def plot_sizes(rows: list[dict], png: Path):
