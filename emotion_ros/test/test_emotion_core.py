@@ -228,3 +228,30 @@ def test_care_responder_speaks_once_per_interval_and_only_to_faces_in_view():
     assert responder.on_start(5, 'pain', 45.1).startswith('Are you in pain')
     with pytest.raises(ValueError):
         parse_responses(['no separator here'])
+
+
+def test_a_frames_faces_get_scikit_learns_answer_and_a_repeated_face_its_last():
+    """The few faces of a frame are searched directly (emotion_classifier.FRAME_FACES): the
+    shipped neighbourhood gives scikit-learn's KNeighborsClassifier's vote shares, also for a
+    face on one of the points (only the neighbours at distance 0 vote), and the same for a
+    face asked again (remembered) or in a batch large enough for scikit-learn's own search."""
+    from sklearn.neighbors import KNeighborsClassifier
+    classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    reference = KNeighborsClassifier(classifier.n_neighbors, weights='distance',
+                                     metric=classifier.metric).fit(
+        classifier.points.astype(np.float64), classifier.point_labels)
+    rng = np.random.default_rng(5)
+    near_points = classifier.points[rng.choice(len(classifier.points), 60)]
+    vectors = np.concatenate([np.clip(near_points[:40] + rng.normal(0, 0.03, (40, 1)), 0, 1),
+                              near_points[40:]]).astype(np.float32)
+    expected = reference.predict_proba(vectors.astype(np.float64))
+    for batch in (1, 3, emotion_classifier.FRAME_FACES):
+        got = np.concatenate([classifier.vote_shares(vectors[i:i + batch])
+                              for i in range(0, len(vectors), batch)])
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert len(vectors) > emotion_classifier.FRAME_FACES
+    np.testing.assert_allclose(classifier.vote_shares(vectors), expected, atol=1e-6)
+    remembered = classifier.predict_proba(vectors[:3])          # asked a moment ago
+    searched = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    searched.recent_answers = 0
+    np.testing.assert_array_equal(remembered, searched.predict_proba(vectors[:3]))
