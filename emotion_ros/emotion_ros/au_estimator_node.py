@@ -6,6 +6,9 @@ Publishes   action_units (emotion_ros_msgs/ActionUnitsArray), one per faces
             through the network in one batch. With `eyes_closed` on, a face
             with FaceMesh landmarks (the face detector's `landmarks`) also
             gets AU 43, eyes closed, from its eyelids (face_landmarks.au43).
+            With `au_rate` > 0 (the robot budget mode) each tracked face is read
+            at most that often a second (reading_rate.ReadingSchedule); between
+            two readings a face is published with its last AUs, at camera rate.
 A lifecycle node (node_support.PipelineStage): configure loads the model,
 cleanup frees it; it works on the newest faces message and drops the rest.
 """
@@ -19,7 +22,8 @@ from .face_landmarks import AU43, FACEMESH_POINTS, au43
 from .image_conversion import ImageConversionError
 from .node_support import PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, one_of
-from .ros_messages import face_id_problem, image_msg_to_bgr
+from .reading_rate import ReadingSchedule
+from .ros_messages import face_id_problem, image_msg_to_bgr, stamp_to_seconds
 
 MAX_CROP_PIXELS = 512 * 512
 
@@ -37,6 +41,9 @@ PARAMETERS = {
                                 'probability at which an AU is listed in `present`'),
     'max_batch': Param(16, at_least(1), 'most images per network call (a face and its mirror '
                        'image are two)'),
+    'au_rate': Param(0.0, at_least(0.0), 'Hz: AU readings a second per tracked face; between '
+                     'two, a face keeps its last AUs (still published every frame); 0 = every '
+                     'face on every frame'),
     'eyes_closed': Param(False, description='append AU 43 (eyes closed, probability and 0..5 '
                          'intensity) from the eyelids to faces with FaceMesh landmarks'),
 }
@@ -44,15 +51,17 @@ PARAMETERS = {
 
 class AUEstimatorNode(PipelineStage):
     PARAMETERS = PARAMETERS
-    LIVE_PARAMETERS = {'presence_threshold', 'eyes_closed'}
+    LIVE_PARAMETERS = {'presence_threshold', 'eyes_closed', 'au_rate'}
 
     def __init__(self, **kwargs):
         super().__init__('au_estimator', **kwargs)
         self.model = None
+        self.schedule = ReadingSchedule()
 
     def configure_stage(self, p):
         options = ({'precision': p['precision'], 'fallback_device': p['fallback_device']}
                    if p['backend'] == 'openvino' else {})
+        self.schedule = ReadingSchedule()
         self.model = AUModel(p['model_path'] or None, p['backend'], p['device'], p['max_batch'],
                              **options)
         if self.model.backend.note:
@@ -73,7 +82,7 @@ class AUEstimatorNode(PipelineStage):
                 'device': self.model.backend.device if self.model else self.settings['device']}
 
     def process(self, msg: FaceArray):
-        faces, crops, ids = [], [], set()
+        faces, ids = [], set()
         for face in msg.faces:
             problem = face_id_problem(face.id, ids)
             if problem:
@@ -83,23 +92,34 @@ class AUEstimatorNode(PipelineStage):
                 self.errors.error('no_crop', f'face {face.id} has no crop: set the face '
                                   'detector\'s crop_size > 0')
                 continue
+            faces.append(face)
+            ids.add(face.id)
+        self.schedule.rate = self.settings['au_rate']
+        stamp = stamp_to_seconds(msg.header.stamp) or self.now_seconds()
+        due = self.schedule.due([face.id for face in faces], stamp)
+        read, crops = [], []
+        for face in (face for face, now in zip(faces, due) if now):
             try:
                 crops.append(image_msg_to_bgr(face.crop, MAX_CROP_PIXELS))
             except ImageConversionError as error:
                 self.errors.error(error.kind, f'face {face.id}: bad crop: {error}')
                 continue
-            faces.append(face)
-            ids.add(face.id)
+            read.append(face)
         try:
             probabilities = self.model.predict_proba(crops)
         except Exception as error:  # one bad batch must not take the node down
             self.errors.error('inference', f'AU inference failed: {error!r}')
             return None
+        for face, p in zip(read, probabilities):
+            self.schedule.read(face.id, stamp, p.tolist())
         threshold = self.settings['presence_threshold']
         out = ActionUnitsArray(header=msg.header, image_width=msg.image_width,
                                image_height=msg.image_height)
-        for face, p in zip(faces, probabilities):
-            codes, p, intensities = list(self.model.au_codes), p.tolist(), []
+        for face in faces:
+            p = self.schedule.last(face.id)
+            if p is None:               # due, but its crop was bad
+                continue
+            codes, p, intensities = list(self.model.au_codes), list(p), []
             eyes = self.eyes_closed(face)
             if eyes is not None:
                 codes.append(AU43)

@@ -1,11 +1,13 @@
 """The composed pipeline: face_detector, au_estimator, emotion (and optionally care_speaker) in one process.
 
     ros2 run emotion_ros pipeline [--behaviour] [--hri] [--au-backend tensorflow] [--au-device NPU] \
-        --ros-args -r image:=/camera/image_raw [--params-file my_pipeline.yaml]
+        [--profile robot] --ros-args -r image:=/camera/image_raw [--params-file my_pipeline.yaml]
 
 One executor spins the same node classes the separate executables run, with
 the same parameters: the installed config/pipeline.yaml unless a
-`--params-file` is given. It is how the pipeline runs where `ros2 launch` is
+`--params-file` is given; --profile NAME adds the installed config/NAME.yaml
+over it (robot: the robot budget mode, see config/robot.yaml; pepper), and a
+`--params-file` of your own, given after, over both. It is how the pipeline runs where `ros2 launch` is
 not installed, and it is faster: the detector feeds the AU stage, and that
 the emotion stage, in-process (node_support.StageOutput), so faces and
 action_units are serialised only for other subscribers (rosbag record) and
@@ -43,14 +45,26 @@ def default_params_file() -> str:
     return os.path.join(get_package_share_directory('emotion_ros'), 'config', 'pipeline.yaml')
 
 
-def with_default_params(args: list[str]) -> list[str]:
-    """`args` with the installed pipeline.yaml first, unless they name a params file already.
+def profile_params_file(profile: str) -> str:
+    """The installed config/<profile>.yaml (robot, pepper, ...)."""
+    path = os.path.join(os.path.dirname(default_params_file()), f'{profile}.yaml')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'no profile {profile!r}: {path} is not installed')
+    return path
 
-    First, so that the user's own `-p` settings, which come later, win.
+
+def with_default_params(args: list[str], profile: str = '') -> list[str]:
+    """`args` with the installed pipeline.yaml first, unless they name a params file already,
+    and then the profile's file.
+
+    First, so that the user's own params file and `-p` settings, which come later, win.
     """
-    if '--params-file' in args:
+    files = [] if '--params-file' in args else [default_params_file()]
+    files += [profile_params_file(profile)] if profile else []
+    if not files:
         return args
-    return [args[0], '--ros-args', '--params-file', default_params_file(), '--', *args[1:]]
+    return [args[0], '--ros-args', *(part for path in files for part in ('--params-file', path)),
+            '--', *args[1:]]
 
 
 def main(args=None):
@@ -61,6 +75,9 @@ def main(args=None):
     parser.add_argument('--au-device', help='au_estimator device: CPU, GPU, NPU, MYRIAD, AUTO')
     parser.add_argument('--hri', action='store_true',
                         help='also publish ROS4HRI topics (hri_publisher; needs hri_msgs)')
+    parser.add_argument('--profile', default='',
+                        help='parameters over pipeline.yaml from the installed config/PROFILE.yaml: '
+                             'robot (the robot budget mode: AUs of a face 5 times a second), pepper')
     options = parser.parse_args(remove_ros_args(args)[1:])
     hri = import_hri_msgs() if options.hri else None
     if options.hri and hri is None:
@@ -68,7 +85,11 @@ def main(args=None):
         sys.exit(1)
     au_overrides = [Parameter(name, value=value) for name, value in
                     (('backend', options.au_backend), ('device', options.au_device)) if value]
-    init_stoppable(with_default_params(args))
+    try:
+        args = with_default_params(args, options.profile)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    init_stoppable(args)
     executor = SingleThreadedExecutor()
     nodes = []
     try:

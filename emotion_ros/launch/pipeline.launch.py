@@ -5,10 +5,12 @@
         au_backend:=openvino au_device:=NPU namespace:=robot behaviour:=true
     ros2 launch emotion_ros pipeline.launch.py composed:=true use_sim_time:=true log_level:=debug
     ros2 launch emotion_ros pipeline.launch.py hri:=true   # ROS4HRI output (hri_publisher)
+    ros2 launch emotion_ros pipeline.launch.py profile:=robot   # the robot budget mode
 
 Parameters come from config/pipeline.yaml (`params_file` to use your own);
-the launch arguments override the few that differ between robots, and an
-empty one leaves the params file's value. composed:=true runs the same nodes
+profile:=NAME adds the package's config/NAME.yaml over it (robot: the robot
+budget mode, config/robot.yaml; pepper); the launch arguments override the
+few that differ between robots, and an empty one leaves the params file's value. composed:=true runs the same nodes
 in one process (the `pipeline` executable, faster: see pipeline.py) with the
 same parameters and remappings; respawn:=true restarts a process that exits.
 """
@@ -19,7 +21,8 @@ import os
 PACKAGE = 'emotion_ros'
 EXECUTABLES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker', 'hri_publisher',
                'pipeline')
-CONFIG_FILE = os.path.join('config', 'pipeline.yaml')
+CONFIG_DIR = 'config'
+CONFIG_FILE = os.path.join(CONFIG_DIR, 'pipeline.yaml')
 
 # name -> (default, description); '' = as in params_file.
 ARGUMENTS = {
@@ -39,6 +42,8 @@ ARGUMENTS = {
     'respawn': ('false', 'restart a node process that exits'),
     'respawn_delay': ('2.0', 's to wait before a restart'),
     'composed': ('false', 'run the nodes in one process (the pipeline executable)'),
+    'profile': ('', "parameters over params_file from the package's config/<profile>.yaml: robot "
+                    "(the robot budget mode: AUs of a face 5 times a second), pepper; '' = none"),
 }
 
 
@@ -48,11 +53,16 @@ def _flag(text: str) -> bool:
 
 def node_specs(args: dict) -> list[dict]:
     """Keyword arguments of each launch_ros Node to start, from the launch arguments' values
-    (ARGUMENTS and params_file).
+    (ARGUMENTS, params_file, and config_dir: the installed package's config directory).
 
     Plain data, so that test_launch.py checks it where `launch` is not installed.
     """
-    params_file = args['params_file']
+    params_files = [args['params_file']]
+    if args.get('profile', '').strip():
+        profile_file = os.path.join(args['config_dir'], args['profile'].strip() + '.yaml')
+        if not os.path.isfile(profile_file):
+            raise ValueError(f"profile:={args['profile']}: {profile_file} is not installed")
+        params_files.append(profile_file)
     image = args['image'].rstrip('/') or 'image'
     # The detector subscribes `image` or `image/compressed` as input_compressed says (the
     # argument, or else the params file): remapping both follows either.
@@ -76,20 +86,20 @@ def node_specs(args: dict) -> list[dict]:
         for name, value in au.items():
             options += [f'--au-{name}', value]
         return [dict(common, executable='pipeline', arguments=options, remappings=remappings,
-                     parameters=[params_file, detector])]
+                     parameters=[*params_files, detector])]
     specs = [
         dict(common, executable='face_detector', name='face_detector', remappings=remappings,
-             parameters=[params_file, detector]),
+             parameters=[*params_files, detector]),
         dict(common, executable='au_estimator', name='au_estimator',
-             parameters=[params_file, {**sim_time, **au}]),
-        dict(common, executable='emotion', name='emotion', parameters=[params_file, sim_time]),
+             parameters=[*params_files, {**sim_time, **au}]),
+        dict(common, executable='emotion', name='emotion', parameters=[*params_files, sim_time]),
     ]
     if behaviour:
         specs.append(dict(common, executable='care_speaker', name='care_speaker',
-                          parameters=[params_file, sim_time]))
+                          parameters=[*params_files, sim_time]))
     if hri:
         specs.append(dict(common, executable='hri_publisher', name='hri_publisher',
-                          parameters=[params_file, sim_time]))
+                          parameters=[*params_files, sim_time]))
     return specs
 
 
@@ -97,8 +107,11 @@ def _nodes(context):
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
+    from ament_index_python.packages import get_package_share_directory
+
     values = {name: context.perform_substitution(LaunchConfiguration(name))
               for name in (*ARGUMENTS, 'params_file')}
+    values['config_dir'] = os.path.join(get_package_share_directory(PACKAGE), CONFIG_DIR)
     return [Node(**spec) for spec in node_specs(values)]
 
 

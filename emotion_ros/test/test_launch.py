@@ -46,7 +46,8 @@ def specs(**given):
     """node_specs for the launch arguments `given`, the others at their defaults."""
     launch = load_launch_module()
     args = {name: default for name, (default, _) in launch.ARGUMENTS.items()}
-    return launch.node_specs({**args, 'params_file': 'my.yaml', **given})
+    return launch.node_specs({**args, 'params_file': 'my.yaml',
+                              'config_dir': str(PACKAGE_DIR / 'config'), **given})
 
 
 def by_executable(node_specs):
@@ -87,6 +88,18 @@ def test_composed_runs_the_pipeline_executable_with_the_same_settings():
     assert spec['arguments'] == ['--behaviour', '--au-backend', 'tensorflow']
     assert spec['parameters'] == ['my.yaml', {'use_sim_time': True, 'input_compressed': True}]
     assert spec['remappings'] == [('image', '/cam'), ('image/compressed', '/cam/compressed')]
+
+
+def test_profile_adds_its_file_over_the_params_file_in_every_process():
+    """profile:=robot: config/robot.yaml after params_file (so it wins) for each node, and for
+    the composed runner; a profile the package lacks is refused."""
+    robot = str(PACKAGE_DIR / 'config' / 'robot.yaml')
+    for spec in specs(profile='robot', behaviour='true'):
+        assert spec['parameters'][:2] == ['my.yaml', robot], spec
+    (spec,) = specs(profile='robot', composed='true')
+    assert spec['parameters'][:2] == ['my.yaml', robot] and '--profile' not in spec['arguments']
+    with pytest.raises(ValueError, match='not installed'):
+        specs(profile='spaceship')
 
 
 def test_launch_description_builds_where_launch_ros_is_installed():
