@@ -1,0 +1,165 @@
+"""CPU the pipeline takes at camera rate: ms of CPU per frame and % of one core, per process.
+
+A robot's camera gives 15-30 frames/s and the same CPU runs the robot's own
+software, so what counts there is not throughput but the CPU time taken at
+the camera's rate. Frames of 640x480 (benchmark_pipeline.make_frames: tiles
+of single_face.mp4, 1 or 3 faces) are published at --rate frames/s, each
+stamped with the time it is sent (as a live camera's), into the composed
+runner (`pipeline`) or the separate node processes (face_detector,
+au_estimator, emotion), started as demo.start_pipeline starts them, with
+--profile default or robot (config/robot.yaml: the robot budget mode).
+After --warmup s, the CPU time of each process (all its threads: utime +
+stime of /proc/<pid>/stat) is read over a window of --seconds s; reported
+per process and in total as CPU ms per frame sent and % of one core, with
+the frames sent in the window and how many of them /emotions answered (by
+their stamps). Writes a JSON (default results/benchmark_cpu.json).
+
+    python scripts/benchmark_cpu.py [--rate 15 30] [--faces 1 3] [--seconds 30] \
+        [--mode composed|nodes|both] [--profile default|robot] [--out results/benchmark_cpu.json]
+
+The sending process's own CPU is not counted. On a machine where other work
+runs beside it, the figures are higher than on a quiet one.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import rclpy
+from benchmark_pipeline import make_frames
+from builtin_interfaces.msg import Time
+from demo import NAMESPACE, start_pipeline
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from emotion_ros.bag_tools import collect_answers, stamp_key
+from emotion_ros.ros_messages import bgr_to_image_msg
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf('SC_CLK_TCK')
+MODES = {'composed': False, 'nodes': True}     # mode -> separate processes
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process so far, all its threads (utime + stime of /proc/<pid>/stat)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS     # fields 14 and 15 of stat(5)
+
+
+def usage(cpu: float, frames: int, seconds: float) -> dict:
+    return {'cpu_s': round(cpu, 3), 'cpu_ms_per_frame': round(1000 * cpu / max(frames, 1), 2),
+            'core_percent': round(100 * cpu / seconds, 1)}
+
+
+def play(node, executor, processes, frames, rate, warmup, seconds):
+    """Publish `frames` (cycled) at `rate` for warmup + seconds s; the CPU of `processes`
+    ({name: Popen}) over the last `seconds`, with the frames sent and answered in them."""
+    answers = collect_answers(node, f'{NAMESPACE}/emotions', depth=200)
+    publisher = node.create_publisher(Image, f'{NAMESPACE}/camera/image_raw',
+                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    deadline = time.monotonic() + 120
+    while (publisher.get_subscription_count() == 0
+           or node.count_publishers(f'{NAMESPACE}/emotions') == 0):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):
+            raise RuntimeError('the pipeline did not come up (logs in output/benchmark_logs)')
+        executor.spin_once(timeout_sec=0.05)
+    messages = [bgr_to_image_msg(frame, Header(frame_id='camera')) for frame in frames]
+    start = time.monotonic()
+    window_start, window_end = start + warmup, start + warmup + seconds
+    before, sent, i = None, [], 0
+    while (now := time.monotonic()) < window_end:
+        due = start + i / rate
+        if now < due:
+            executor.spin_once(timeout_sec=due - now)
+            continue
+        if before is None and now >= window_start:
+            before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+            window_start = now
+        msg = messages[i % len(messages)]
+        stamp = time.time_ns()
+        msg.header.stamp = Time(sec=stamp // 10 ** 9, nanosec=stamp % 10 ** 9)
+        publisher.publish(msg)
+        if before is not None:
+            sent.append(stamp_key(msg.header.stamp))
+        i += 1
+    after = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+    elapsed = time.monotonic() - window_start
+    settle = time.monotonic() + 2.0           # answers to the last frames still on their way
+    while time.monotonic() < settle and not all(key in answers for key in sent[-5:]):
+        executor.spin_once(timeout_sec=0.05)
+    node.destroy_publisher(publisher)
+    answered = sum(key in answers for key in sent)
+    per_process = {name: usage(after[name] - before[name], len(sent), elapsed)
+                   for name in processes}
+    total = usage(sum(after[name] - before[name] for name in processes), len(sent), elapsed)
+    return {'window_s': round(elapsed, 2), 'frames_sent': len(sent), 'frames_answered': answered,
+            'processes': per_process, 'total': total}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rate', type=float, nargs='+', default=[15.0, 30.0],
+                        help='frames/s sent (camera rates)')
+    parser.add_argument('--faces', type=int, nargs='+', default=[1, 3], choices=[1, 3, 5])
+    parser.add_argument('--seconds', type=float, default=30.0, help='measured window per run')
+    parser.add_argument('--warmup', type=float, default=5.0, help='s sent before the window')
+    parser.add_argument('--mode', choices=[*MODES, 'both'], default='both')
+    parser.add_argument('--profile', choices=['default', 'robot'], default='default')
+    parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'benchmark_cpu.json')
+    args = parser.parse_args(argv)
+    modes = list(MODES) if args.mode == 'both' else [args.mode]
+    frames = {n: make_frames(n, 150) for n in args.faces}
+    log_dir = ROOT / 'output' / 'benchmark_logs'
+    log_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    rclpy.init()
+    node = rclpy.create_node('cpu_benchmark')
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        for mode in modes:
+            started = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, MODES[mode], log_dir,
+                                     behaviour=False,
+                                     profile='' if args.profile == 'default' else args.profile)
+            processes = {Path(p.args[0]).name: p for p in started}
+            try:
+                for faces in args.faces:
+                    for rate in args.rate:
+                        run = {'mode': mode, 'profile': args.profile, 'faces': faces,
+                               'rate': rate, **play(node, executor, processes, frames[faces],
+                                                    rate, args.warmup, args.seconds)}
+                        runs.append(run)
+                        print(json.dumps(run), flush=True)
+            finally:
+                for process in started:
+                    process.send_signal(2)
+                for process in started:
+                    process.wait(15)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    report = {'command': ' '.join(['python scripts/benchmark_cpu.py',
+                                   *(sys.argv[1:] if argv is None else argv)]),
+              'frames': '640x480, tiles of single_face.mp4 (benchmark_pipeline.make_frames), sent '
+                        'at the rate, stamped when sent; CPU of the pipeline processes only',
+              'machine': {'cpu': platform.processor() or platform.machine(),
+                          'cores': os.cpu_count(), 'load_average_at_end': os.getloadavg()},
+              'runs': runs}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + '\n')
+    print('| mode | profile | faces | frames/s in | answered | CPU ms/frame | % of one core |')
+    print('|---|---|---|---|---|---|---|')
+    for r in runs:
+        print(f"| {r['mode']} | {r['profile']} | {r['faces']} | {r['rate']:g} | "
+              f"{r['frames_answered']}/{r['frames_sent']} | {r['total']['cpu_ms_per_frame']} | "
+              f"{r['total']['core_percent']} |")
+    print(f'written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
