@@ -138,8 +138,9 @@ def launch(tmp_path: Path, *arguments: str) -> NodeProcess:
 
 @pytest.fixture(scope='module')
 def robot(tmp_path_factory):
-    """The launch file with namespace, behaviour, image, the AU model's backend and device and
-    the user's own params_file (which asks for tensorflow: the arguments win)."""
+    """The launch file with namespace, behaviour, image, the AU model's backend and device,
+    the user's own params_file (which asks for tensorflow: the arguments win) and the robot
+    profile over it."""
     tmp_path = tmp_path_factory.mktemp('launch')
     config = yaml.safe_load(SHIPPED_PARAMS.read_text())
     config['/**/au_estimator']['ros__parameters']['backend'] = 'tensorflow'
@@ -148,7 +149,8 @@ def robot(tmp_path_factory):
     own_yaml = tmp_path / 'robot.yaml'
     own_yaml.write_text(yaml.safe_dump(config))
     started = launch(tmp_path, 'namespace:=cli', 'behaviour:=true', 'image:=/cli/camera/image_raw',
-                     'au_backend:=openvino', 'au_device:=AUTO', f'params_file:={own_yaml}')
+                     'au_backend:=openvino', 'au_device:=AUTO', f'params_file:={own_yaml}',
+                     'profile:=robot')
     yield started
     started.stop(timeout=20)
 
@@ -158,6 +160,7 @@ def test_namespace_behaviour_and_params_file(robot):
     assert {n for n in node_list(nodes) if n.startswith('/cli/')} == nodes
     assert param('/cli/emotion', 'half_life') == '0.75'
     assert param('/cli/care_speaker', 'min_interval') == '12.5'
+    assert param('/cli/au_estimator', 'au_rate') == '5.0'         # config/robot.yaml
 
 
 def test_au_backend_and_device_override_the_params_file(robot):
@@ -243,10 +246,11 @@ def test_compressed_without_namespace_or_behaviour(tmp_path, test_node):
 
 
 def test_ros2_run_pipeline_ends_cleanly_on_sigint(tmp_path):
-    started = NodeProcess(['ros2', 'run', 'emotion_ros', 'pipeline', '--ros-args',
-                           '-r', '__ns:=/cli_run'], tmp_path / 'run.log')
+    started = NodeProcess(['ros2', 'run', 'emotion_ros', 'pipeline', '--profile', 'robot',
+                           '--ros-args', '-r', '__ns:=/cli_run'], tmp_path / 'run.log')
     try:
         node_list({f'/cli_run/{name}' for name in STAGES})
+        assert param('/cli_run/au_estimator', 'au_rate') == '5.0'    # --profile robot
         assert_ends_cleanly_on_sigint(started, nodes=1, group=True)
     finally:
         started.stop()
