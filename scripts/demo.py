@@ -31,6 +31,7 @@ from emotion_ros import bags
 from emotion_ros.bag_tools import (PIPELINE_TOPICS, BagPlayer, BagRecorder, collect_answers,
                                    message_class, stamp_key)
 from emotion_ros.face_perception import TrackedFace, draw_faces
+from emotion_ros.pipeline import default_params_file, profile_params_file
 from emotion_ros.ros_messages import image_msg_to_bgr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,20 +56,25 @@ def image_connection(bag: Path):
 
 def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
                    au_backend: str | None = None, max_frame_age: float | None = None,
-                   behaviour: bool = True):
+                   behaviour: bool = True, profile: str = ''):
     """The pipeline's processes, in NAMESPACE, reading `image_topic` (max_frame_age: over the
-    YAML; behaviour: with the care_speaker example)."""
+    YAML; behaviour: with the care_speaker example; profile: config/<profile>.yaml over
+    pipeline.yaml, as `pipeline --profile` and the launch file's profile argument load it)."""
     lib = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros'
     ros_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}']
+    if profile and separate:
+        for path in (default_params_file(), profile_params_file(profile)):
+            ros_args += ['--params-file', path]
     if max_frame_age is not None:
         ros_args += ['-p', f'max_frame_age:={float(max_frame_age)}']
     ros_args += (['-p', 'input_compressed:=true', '-r', f'image/compressed:={image_topic}']
                  if compressed else ['-r', f'image:={image_topic}'])
-    backend = ['--au-backend', au_backend] if au_backend else []
+    options = ['--au-backend', au_backend] if au_backend else []
+    options += ['--profile', profile] if profile else []
     commands = ([[str(lib / name), *ros_args] + (['-p', f'backend:={au_backend}']
                                                  if name == 'au_estimator' and au_backend else [])
                   for name in PIPELINE_NODES + ('care_speaker',) * behaviour] if separate
-                else [[str(lib / 'pipeline'), *['--behaviour'] * behaviour, *backend, *ros_args]])
+                else [[str(lib / 'pipeline'), *['--behaviour'] * behaviour, *options, *ros_args]])
     processes = []
     for command in commands:
         with open(log_dir / f'{Path(command[0]).name}.log', 'w') as log:
