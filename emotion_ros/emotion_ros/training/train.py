@@ -3,8 +3,11 @@
     # Stage 1: the base network learns expressions from the FER+ votes of
     # the FER2013 Training faces (PublicTest's FER+ majority picks the best
     # epoch; resumes where it stopped when run again with the same --out).
-    # The shipped base is artifacts/ferplus_base/best.keras.
-    python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 30
+    # The shipped base: a second cycle from the first's best epoch, with a
+    # quarter of the faces at 16-40 px (make pretrain), artifacts/ferplus_base_cycle2/.
+    python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 16
+    python -m emotion_ros.training.train pretrain --out runs/ferplus_base_cycle2 --epochs 8 \
+        --init runs/ferplus_base/best.keras --learning-rate 1e-3 --low-resolution 0.25
     # Stage 2 on the frozen base (default: the shipped one): AU head on CK+ AU
     # codes + emotion head, reading only the AUs, on the FER+ votes;
     # --export writes the shipped model (AU output only) and its metadata.
@@ -29,8 +32,9 @@ from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplu
                    vote_distribution)
 
 REPO = Path(__file__).resolve().parents[3]
-# The shipped AU model's stage 1 (`make pretrain` trains it anew into runs/ferplus_base).
-DEFAULT_BASE = REPO / 'artifacts' / 'ferplus_base' / 'best.keras'
+# The shipped AU model's stage 1: the second cycle (`make pretrain` trains both anew into
+# runs/ferplus_base and runs/ferplus_base_cycle2).
+DEFAULT_BASE = REPO / 'artifacts' / 'ferplus_base_cycle2' / 'best.keras'
 DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
 
 
