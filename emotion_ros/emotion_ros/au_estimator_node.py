@@ -82,7 +82,9 @@ class AUEstimatorNode(PipelineStage):
                 'device': self.model.backend.device if self.model else self.settings['device']}
 
     def process(self, msg: FaceArray):
-        faces, ids = [], set()
+        # Every crop is checked, due or not (a 48 px view, cheap): a face with a bad crop is
+        # dropped before its id counts, as a face without one is.
+        faces, face_crops, ids = [], [], set()
         for face in msg.faces:
             problem = face_id_problem(face.id, ids)
             if problem:
@@ -92,19 +94,18 @@ class AUEstimatorNode(PipelineStage):
                 self.errors.error('no_crop', f'face {face.id} has no crop: set the face '
                                   'detector\'s crop_size > 0')
                 continue
+            try:
+                face_crops.append(image_msg_to_bgr(face.crop, MAX_CROP_PIXELS))
+            except ImageConversionError as error:
+                self.errors.error(error.kind, f'face {face.id}: bad crop: {error}')
+                continue
             faces.append(face)
             ids.add(face.id)
         self.schedule.rate = self.settings['au_rate']
         stamp = stamp_to_seconds(msg.header.stamp) or self.now_seconds()
         due = self.schedule.due([face.id for face in faces], stamp)
-        read, crops = [], []
-        for face in (face for face, now in zip(faces, due) if now):
-            try:
-                crops.append(image_msg_to_bgr(face.crop, MAX_CROP_PIXELS))
-            except ImageConversionError as error:
-                self.errors.error(error.kind, f'face {face.id}: bad crop: {error}')
-                continue
-            read.append(face)
+        read = [face for face, now in zip(faces, due) if now]
+        crops = [crop for crop, now in zip(face_crops, due) if now]
         try:
             probabilities = self.model.predict_proba(crops)
         except Exception as error:  # one bad batch must not take the node down
@@ -117,8 +118,6 @@ class AUEstimatorNode(PipelineStage):
                                image_height=msg.image_height)
         for face in faces:
             p = self.schedule.last(face.id)
-            if p is None:               # due, but its crop was bad
-                continue
             codes, p, intensities = list(self.model.au_codes), list(p), []
             eyes = self.eyes_closed(face)
             if eyes is not None:
