@@ -56,7 +56,7 @@ def test_haar_cascade_is_found_where_debian_keeps_it(monkeypatch, tmp_path):
 
 def test_shipped_blazeface_ir_is_readable_by_openvino_2022_3():
     """OpenVINO IR, not the .tflite that OpenVINO <= 2023.0 cannot read, with opsets of 2022.3
-    (the last release with MYRIAD): scripts/convert_blazeface.py makes it."""
+    (the last release with MYRIAD): scripts/convert_mediapipe.py makes it."""
     for variant in BLAZEFACE_VARIANTS.values():
         path = MODELS_DIR / variant.filename
         assert path.suffix == '.xml' and path.with_suffix('.bin').is_file()
