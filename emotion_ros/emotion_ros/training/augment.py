@@ -46,3 +46,8 @@ def shrink_and_restore(face: np.ndarray, width: int) -> np.ndarray:
         return face
     small = cv2.resize(face, (width, width), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def shrink_faces(faces: np.ndarray, width: int) -> np.ndarray:
+    """[N,H,W] faces each as shrink_and_restore makes it at `width` (the size evaluations)."""
+    return np.stack([shrink_and_restore(face, width) for face in faces])

@@ -24,7 +24,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import AUEmotionClassifier
-from .augment import shrink_and_restore
+from .augment import shrink_faces
 from .data import FER_CLASSES, load_ferplus_faces
 from .train import DEFAULT_DATA, REPO
 
@@ -38,17 +38,19 @@ METRICS = ('euclidean', 'manhattan')
 SMALL_FACE_WIDTHS = (16, 24, 32, 40)
 
 
-def ferplus_au_vectors(model: AUModel, data_dir: Path, split: str, limit: int | None = None,
-                       width: int | None = None):
-    """AU vectors and FER+ majority emotion names of the faces of `split` that have one;
-    width: the faces shrunk to it first (augment.shrink_and_restore)."""
+def ferplus_faces(data_dir: Path, split: str, limit: int | None = None):
+    """Faces of `split` that have a FER+ majority emotion, and its name."""
     images, _, majority = load_ferplus_faces(data_dir, split)
     if limit:
         rows = np.sort(np.random.default_rng(0).permutation(len(images))[:limit])
         images, majority = images[rows], majority[rows]
-    if width:
-        images = np.stack([shrink_and_restore(face, width) for face in images])
-    return model.predict_proba(images), np.array(FER_CLASSES)[majority]
+    return images, np.array(FER_CLASSES)[majority]
+
+
+def ferplus_au_vectors(model: AUModel, data_dir: Path, split: str, limit: int | None = None):
+    """AU vectors and FER+ majority emotion names of the faces of `split` that have one."""
+    images, names = ferplus_faces(data_dir, split, limit)
+    return model.predict_proba(images), names
 
 
 def main(argv=None):
@@ -62,7 +64,8 @@ def main(argv=None):
 
     model = AUModel(args.model, max_batch=256)
     train_x, train_y = ferplus_au_vectors(model, args.data, 'Training', args.limit)
-    val_x, val_y = ferplus_au_vectors(model, args.data, 'PublicTest', args.limit)
+    val_images, val_y = ferplus_faces(args.data, 'PublicTest', args.limit)
+    val_x = model.predict_proba(val_images)
     trials = []
     for metric in METRICS:
         for k in K_CANDIDATES:
@@ -77,8 +80,8 @@ def main(argv=None):
     classifier.calibrate(val_x, val_y)
     calibrated = classifier.predict(val_x)
     for width in SMALL_FACE_WIDTHS:
-        classifier.calibrate_size(width, *ferplus_au_vectors(model, args.data, 'PublicTest',
-                                                             args.limit, width))
+        classifier.calibrate_size(width, model.predict_proba(shrink_faces(val_images, width)),
+                                  val_y)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     classifier.save(args.out)
     report = {'command': ' '.join(['python -m emotion_ros.training.build_emotion_knn',

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..au_model import SHIPPED_MODEL_DIR, AUModel
 from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
-from .augment import shrink_and_restore
+from .augment import shrink_faces
 from .data import FER_CLASSES, load_fer2013, load_ferplus
 from .evaluate_emotions import SELECTION, acting_on_intervals
 from .intervals import mean_rate
@@ -33,8 +33,7 @@ SIZES = (48, 40, 32, 24, 16)
 
 def evaluate_size(model: AUModel, classifier: AUEmotionClassifier, images, fer_labels, majority,
                   width: int) -> dict:
-    faces = np.stack([shrink_and_restore(face, width) for face in images])
-    vectors = model.predict_proba(faces)
+    vectors = model.predict_proba(shrink_faces(images, width))
     probabilities = classifier.predict_proba(vectors, face_widths=width)
     labels = np.asarray(classifier.labels)
     predicted = labels[probabilities.argmax(1)]
