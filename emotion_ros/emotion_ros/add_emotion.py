@@ -8,7 +8,9 @@
 
 Starts from --base (default: the shipped neighbourhood), appends the new
 labelled AU vectors and writes a new .npz; point the emotion node's
-`classifier_path` parameter at it. Point files:
+`classifier_path` parameter at it. With --images, each face also joins the
+neighbourhoods of small faces as it reads shrunk to their widths; points
+from a file join them as given. Point files:
   YAML: {label: [{AU4: 0.9, AU6: 0.8, ...}, ...], ...}   (AUs left out are 0)
   CSV:  a `label` column and AU columns named AU1, AU2, ...
 Values are AU probabilities 0..1, in the AU model's AU list; any other AU
@@ -23,6 +25,7 @@ import numpy as np
 import yaml
 
 from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
+from .training.augment import shrink_faces
 
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.pgm', '.tif', '.tiff', '.webp'}
 
@@ -62,9 +65,9 @@ def read_points(path, au_codes) -> tuple[np.ndarray, np.ndarray]:
     return np.array(vectors, np.float32), np.array(labels)
 
 
-def image_au_vectors(folder, au_model, perception) -> tuple[np.ndarray, list[str], int]:
-    """AU vectors of the largest face in each image of `folder`, the names of the images
-    without a face (skipped), and the number of images read."""
+def image_face_crops(folder, perception) -> tuple[list[np.ndarray], list[str], int]:
+    """The aligned crop of the largest face in each image of `folder`, the names of the
+    images without a face (skipped), and the number of images read."""
     crops, skipped = [], []
     images = [path for path in sorted(Path(folder).iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
     for path in images:
@@ -75,7 +78,7 @@ def image_au_vectors(folder, au_model, perception) -> tuple[np.ndarray, list[str
             skipped.append(path.name)
             continue
         crops.append(max(faces, key=lambda f: f.box[2] * f.box[3]).crop)
-    return au_model.predict_proba(crops), skipped, len(images)
+    return crops, skipped, len(images)
 
 
 def main(argv=None):
@@ -92,6 +95,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     classifier = AUEmotionClassifier.load(args.base)
+    size_points = None
     if args.points:
         vectors, labels = read_points(args.points, classifier.au_codes)
     else:
@@ -107,13 +111,16 @@ def main(argv=None):
                          f'{classifier.au_codes}')
         # Still photos: any detection the detector keeps counts (no track needs confirming).
         perception = FacePerception(make_detector('blazeface'), FaceTracker(min_new_score=0.0))
-        vectors, skipped, read = image_au_vectors(args.images, au_model, perception)
+        crops, skipped, read = image_face_crops(args.images, perception)
         print(f'a face in {read - len(skipped)} of {read} images in {args.images}' +
               (f"; no face in {len(skipped)}, skipped: {', '.join(skipped)}" if skipped else ''))
-        if not len(vectors):
+        if not crops:
             parser.error(f'no faces in {args.images}')
+        vectors = au_model.predict_proba(crops)
+        size_points = {width: au_model.predict_proba(shrink_faces(np.stack(crops), width))
+                       for width in classifier.size_points}
         labels = np.array([args.label] * len(vectors))
-    classifier.add_examples(vectors, labels)
+    classifier.add_examples(vectors, labels, size_points)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     classifier.save(args.out)
     added = {label: int((labels == label).sum()) for label in dict.fromkeys(labels)}

@@ -16,10 +16,17 @@ confidence that events compare with their threshold then means what it
 says. Labels added later (pain, ...) get bias 0.
 
 Small faces: a face a few metres away reaches the AU model as a crop of
-16-40 px scaled up, and is read less reliably. `calibrate_size` fits, for a
-crop width, one more temperature factor on faces shrunk to that width, so
-that a small face's confidence says how often such faces are read right;
-predict_proba applies it to faces as small (face_widths).
+16-40 px scaled up, and its AU vector drifts from the one the same face
+gives close up. For chosen crop widths the classifier can hold the points'
+own faces as they read shrunk to that width (size_points, row for row with
+the points and their labels): a small face is answered by the
+neighbourhood of its size, which reads small faces better than the
+full-size one (results/size_evaluation). `calibrate_size` fits, for a crop
+width, one more temperature factor on faces shrunk to that width, so that a
+small face's confidence says how often such faces are read right.
+predict_proba applies both to faces as small (face_widths): a face uses the
+smallest listed width at or above its own; wider faces, or faces without a
+width, the full-size points.
 
 Speed: scikit-learn answers a batch of faces well, but its per-call work
 (checks, chunking, thread pools) is most of a call for one face: the few
@@ -68,6 +75,18 @@ CDIST_METRICS = {'manhattan': 'cityblock', 'cityblock': 'cityblock', 'l1': 'city
 RECENT_ANSWERS = 64
 
 
+def size_bands(widths, face_widths, count: int) -> np.ndarray:
+    """For each of `count` faces, the smallest of `widths` (crop widths, px) at or above the
+    face's width: its size band; 0 for faces wider than all, or without face_widths."""
+    bands = np.zeros(count, np.int64)
+    if face_widths is None or not len(widths):
+        return bands
+    face_widths = np.broadcast_to(np.asarray(face_widths, np.float64), (count,))
+    for width in sorted(widths, reverse=True):
+        bands[face_widths <= width] = width
+    return bands
+
+
 class AUEmotionClassifier:
     """Distance-weighted k-NN over AU probability vectors.
 
@@ -78,6 +97,7 @@ class AUEmotionClassifier:
     size_temperatures ({crop width px: factor}): the temperature's factor for
         faces of at most that width (the smallest listed width at or above the
         face's); wider faces than every listed width get none.
+    The points (and size_points) are given to fit.
     """
 
     def __init__(self, au_codes, n_neighbors: int = 15, metric: str = 'euclidean',
@@ -92,34 +112,61 @@ class AUEmotionClassifier:
                                   sorted((size_temperatures or {}).items())}
         self.points = np.zeros((0, len(self.au_codes)), np.float32)
         self.point_labels = np.zeros((0,), dtype='<U32')
+        self.size_points = {}           # crop width px -> the points' faces read at that width
         self._knn = None
+        self._searches = {}             # 0 (full size) or a size_points width -> its points (float64)
+        self._size_knns = {}            # size_points width -> its KNeighborsClassifier
         self._threads = ThreadpoolController()
         self._point_columns = None      # each point's label column, for the direct search
         self._recent = OrderedDict()    # AU vector bytes -> vote shares (direct search)
         self.recent_answers = RECENT_ANSWERS   # how many it keeps; 0 = search every time
 
-    def fit(self, au_vectors, labels):
-        """Replace the labelled points."""
+    def fit(self, au_vectors, labels, size_points: dict | None = None):
+        """Replace the labelled points.
+
+        size_points ({crop width px: AU vectors}): the same faces, row for row, as
+        they read shrunk to that width: the neighbourhood of faces that small.
+        """
         au_vectors = self._check(au_vectors)
         labels = np.asarray(labels).astype(str)
         if len(labels) != len(au_vectors):
             raise ValueError(f'{len(au_vectors)} AU vectors but {len(labels)} labels')
-        self.points, self.point_labels = au_vectors, labels
-        self._knn = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(labels)),
-                                         weights='distance', metric=self.metric)
-        # sklearn computes distances in float64: converting once here, not per query, saves time.
-        self._knn.fit(self.points.astype(np.float64), self.point_labels)
-        self._points64 = self.points.astype(np.float64)
+        size_points = {int(width): self._check(vectors)
+                       for width, vectors in sorted((size_points or {}).items())}
+        for width, vectors in size_points.items():
+            if len(vectors) != len(au_vectors):
+                raise ValueError(f'{len(vectors)} AU vectors at {width} px but {len(au_vectors)} '
+                                 f'points: size_points hold the points\' own faces, row for row')
+        self.points, self.point_labels, self.size_points = au_vectors, labels, size_points
+        # sklearn computes distances in float64: converting once here, not per query, saves
+        # time (and scikit-learn keeps float64 input as it is, without a copy of its own).
+        self._searches = {0: self.points.astype(np.float64),
+                          **{width: vectors.astype(np.float64) for width, vectors in size_points.items()}}
+        self._knn = self._neighbour_search(self._searches[0])
+        self._size_knns = {width: self._neighbour_search(self._searches[width]) for width in size_points}
         self._point_columns = np.searchsorted(self._knn.classes_, self.point_labels)
         self._recent.clear()
         return self
 
-    def add_examples(self, au_vectors, labels):
-        """Add labelled points (a new emotion, or more of a known one) and refit."""
+    def _neighbour_search(self, vectors: np.ndarray) -> KNeighborsClassifier:
+        return KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(vectors)),
+                                    weights='distance', metric=self.metric) \
+            .fit(vectors, self.point_labels)
+
+    def add_examples(self, au_vectors, labels, size_points: dict | None = None):
+        """Add labelled points (a new emotion, or more of a known one) and refit.
+
+        size_points ({crop width px: AU vectors}): the added faces as they read at
+        the classifier's small-face widths; a width not given gets au_vectors
+        (the faces as they read full size).
+        """
         au_vectors = self._check(au_vectors)
         labels = np.broadcast_to(np.asarray(labels).astype(str), (len(au_vectors),))
+        given = size_points or {}
         return self.fit(np.concatenate([self.points, au_vectors]),
-                        np.concatenate([self.point_labels, labels]))
+                        np.concatenate([self.point_labels, labels]),
+                        {width: np.concatenate([vectors, self._check(given.get(width, au_vectors))])
+                         for width, vectors in self.size_points.items()})
 
     @property
     def labels(self) -> tuple:
@@ -136,7 +183,7 @@ class AUEmotionClassifier:
         face_widths: each face's crop width in source pixels (None: all full size), for
         the small-face calibration.
         """
-        shares = self.vote_shares(au_vectors)
+        shares = self.vote_shares(au_vectors, face_widths)
         if not self.calibrated or not len(shares):
             return shares
         temperature = self.temperature * self.size_factors(face_widths, len(shares))[:, None]
@@ -145,13 +192,8 @@ class AUEmotionClassifier:
 
     def size_factors(self, face_widths, count: int) -> np.ndarray:
         """The temperature factor of each of `count` faces (1 without widths or calibration)."""
-        factors = np.ones(count)
-        if face_widths is None or not self.size_temperatures:
-            return factors
-        face_widths = np.broadcast_to(np.asarray(face_widths, np.float64), (count,))
-        for width in sorted(self.size_temperatures, reverse=True):
-            factors[face_widths <= width] = self.size_temperatures[width]
-        return factors
+        return np.array([self.size_temperatures.get(width, 1.0) for width in
+                         size_bands(self.size_temperatures, face_widths, count)])
 
     def _bias(self) -> np.ndarray:
         return np.array([self.label_bias.get(label, 0.0) for label in self.labels])
@@ -182,7 +224,7 @@ class AUEmotionClassifier:
         (after calibrate: the label biases and base temperature stay)."""
         column = {label: i for i, label in enumerate(self.labels)}
         truth = np.array([column[label] for label in np.asarray(labels).astype(str)])
-        logs = np.log(self.vote_shares(au_vectors).astype(np.float64) + EPS)
+        logs = np.log(self.vote_shares(au_vectors, width).astype(np.float64) + EPS)
         bias = self._bias()
 
         def log_loss(params):
@@ -193,26 +235,35 @@ class AUEmotionClassifier:
         self.size_temperatures = dict(sorted({**self.size_temperatures, int(width): factor}.items()))
         return self
 
-    def vote_shares(self, au_vectors) -> np.ndarray:
-        """The k-NN's distance-weighted vote share of each label, uncalibrated."""
+    def vote_shares(self, au_vectors, face_widths=None) -> np.ndarray:
+        """The k-NN's distance-weighted vote share of each label, uncalibrated; each face
+        among the points of its size (face_widths, as in predict_proba)."""
         if self._knn is None:
             raise RuntimeError('the classifier has no labelled points: fit or load it first')
         au_vectors = self._check(au_vectors)
-        if len(au_vectors) == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
+        shares = np.zeros((len(au_vectors), len(self.labels)), np.float32)
+        bands = size_bands(self.size_points, face_widths, len(au_vectors))
+        for band in np.unique(bands):
+            rows = bands == band
+            shares[rows] = self._band_vote_shares(au_vectors[rows], int(band))
+        return shares
+
+    def _band_vote_shares(self, au_vectors: np.ndarray, band: int) -> np.ndarray:
+        """vote_shares among the points of one size (0: full size)."""
         if len(au_vectors) <= FRAME_FACES and self.metric in CDIST_METRICS:
-            return self._frame_vote_shares(au_vectors)
+            return self._frame_vote_shares(au_vectors, band)
+        knn = self._size_knns[band] if band else self._knn
         # One OpenMP thread: on an idle machine two are a little faster, but where the other
         # core is busy (the detector, DDS) scikit-learn's two threads waited for each other,
         # up to 70 ms a call here against 1-2 ms on one (README, Speed).
         with self._threads.limit(limits=1, user_api='openmp'), config_context(**QUERY_CONFIG):
-            return self._knn.predict_proba(au_vectors.astype(np.float64)).astype(np.float32)
+            return knn.predict_proba(au_vectors.astype(np.float64)).astype(np.float32)
 
-    def _frame_vote_shares(self, au_vectors: np.ndarray) -> np.ndarray:
+    def _frame_vote_shares(self, au_vectors: np.ndarray, band: int = 0) -> np.ndarray:
         """vote_shares of a frame's faces: scikit-learn's brute-force answer (its weights:
         1 / distance, or only the neighbours at distance 0 where there are any), found
         directly; vectors answered recently are not searched again."""
-        keys = [vector.tobytes() for vector in au_vectors]
+        keys = [band.to_bytes(2, 'little') + vector.tobytes() for vector in au_vectors]
         answers = {}
         for key in keys:
             if key in self._recent:
@@ -220,7 +271,7 @@ class AUEmotionClassifier:
                 answers[key] = self._recent[key]
         new = [i for i, key in enumerate(keys) if key not in answers]
         if new:
-            distances = cdist(au_vectors[new].astype(np.float64), self._points64,
+            distances = cdist(au_vectors[new].astype(np.float64), self._searches[band],
                               CDIST_METRICS[self.metric])
             k = self._knn.n_neighbors
             nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
@@ -241,8 +292,8 @@ class AUEmotionClassifier:
                 self._recent.popitem(last=False)
         return np.stack([answers[key] for key in keys])
 
-    def predict(self, au_vectors) -> np.ndarray:
-        return np.asarray(self.labels)[self.predict_proba(au_vectors).argmax(1)]
+    def predict(self, au_vectors, face_widths=None) -> np.ndarray:
+        return np.asarray(self.labels)[self.predict_proba(au_vectors, face_widths).argmax(1)]
 
     def save(self, path):
         np.savez_compressed(path, points=self.points, labels=self.point_labels,
@@ -251,7 +302,10 @@ class AUEmotionClassifier:
                             bias_labels=np.array(list(self.label_bias), dtype='<U32'),
                             bias_values=np.array(list(self.label_bias.values()), np.float64),
                             size_widths=np.array(list(self.size_temperatures), np.int64),
-                            size_factors=np.array(list(self.size_temperatures.values()), np.float64))
+                            size_factors=np.array(list(self.size_temperatures.values()), np.float64),
+                            size_points_widths=np.array(list(self.size_points), np.int64),
+                            size_points=np.array(list(self.size_points.values()), np.float32)
+                            .reshape(len(self.size_points), *self.points.shape))
 
     @classmethod
     def load(cls, path, au_codes=None):
@@ -270,7 +324,9 @@ class AUEmotionClassifier:
                     zip(data['size_widths'].astype(int), data['size_factors'].astype(float)))
             classifier = cls(saved_codes, int(data['n_neighbors']), str(data['metric']),
                              **calibration)
-            return classifier.fit(data['points'], data['labels'])
+            size_points = dict(zip(data['size_points_widths'].astype(int), data['size_points'])) \
+                if 'size_points' in data else {}    # ... and before the small faces' points
+            return classifier.fit(data['points'], data['labels'], size_points)
 
     def _check(self, au_vectors) -> np.ndarray:
         au_vectors = np.asarray(au_vectors, np.float32)

@@ -150,8 +150,9 @@ class EmotionNode(PipelineStage):
         # ROS time 0: a sim clock before its first /clock message, no time to count from.
         self.last_input = self.now_seconds() or None
         faces = self._valid_faces(msg)
-        # Small faces (a few metres away) get the k-NN's small-face calibration by the width
-        # of the crop the AU model read: the box and the detector's default margin.
+        # Small faces (a few metres away) get the k-NN's points and temperature factor of their
+        # size, by the width of the crop the AU model read: the box and the detector's default
+        # margin.
         distributions = self.classifier.predict_proba(
             [self._classifier_input(f) for f in faces],
             face_widths=[f.box.width * (1 + 2 * CROP_MARGIN) for f in faces]) if faces else []

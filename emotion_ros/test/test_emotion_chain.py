@@ -94,3 +94,8 @@ def test_images_route_labels_the_faces_of_a_folder(shipped, tmp_path, capsys):
     _, shipped_classifier = shipped
     assert len(extended.points) == len(shipped_classifier.points) + 4
     assert 'cheerful' in extended.labels
+    # The four faces also join the small faces' neighbourhoods, each as it reads that small.
+    assert sorted(extended.size_points) == sorted(shipped_classifier.size_points) != []
+    for width, vectors in extended.size_points.items():
+        assert len(vectors) == len(extended.points)
+        assert not np.allclose(vectors[-4:], extended.points[-4:], atol=1e-3), width

@@ -134,6 +134,35 @@ def test_small_faces_get_their_own_temperature_and_keep_it_in_the_file(tmp_path)
     np.testing.assert_allclose(loaded.predict_proba(small_x, face_widths=20), after, rtol=1e-5)
 
 
+def test_small_faces_are_answered_by_the_points_of_their_size(tmp_path):
+    """A small face's AU vector drifts (here: every face reads 60% of the way towards sad);
+    the same faces read at that size are its neighbourhood, so it is read right where the
+    full-size points read it wrong; full-size faces keep the full-size points; the points of
+    each size are saved, and an added emotion joins every size."""
+    rng = np.random.default_rng(5)
+    x, y = clusters(rng, CENTRES)
+    drift = lambda v: (0.4 * np.asarray(v) + 0.6 * np.array(CENTRES['sad'])).astype(np.float32)
+    classifier = AUEmotionClassifier(CODES, n_neighbors=7).fit(x, y, size_points={24: drift(x)})
+    happy_small = drift(CENTRES['happy'])     # nearer the full-size sad points than the happy
+    assert classifier.predict([happy_small])[0] != 'happy'
+    assert classifier.predict([happy_small], face_widths=20)[0] == 'happy'
+    assert classifier.predict([happy_small], face_widths=24)[0] == 'happy'
+    assert list(classifier.predict([happy_small, CENTRES['happy'], CENTRES['sad']],
+                                   face_widths=[20, 80, 80])) == ['happy', 'happy', 'sad']
+    with pytest.raises(ValueError, match='row for row'):
+        AUEmotionClassifier(CODES).fit(x, y, size_points={24: x[:5]})
+    pain_centre = np.array([0, 0, .9, .8, .9, .7, .6, 0, .3], np.float32)
+    pain_points, _ = clusters(rng, {'pain': pain_centre}, per_label=10)
+    classifier.add_examples(pain_points, 'pain', size_points={24: drift(pain_points)})
+    assert classifier.predict([drift(pain_centre)], face_widths=24)[0] == 'pain'
+    assert len(classifier.size_points[24]) == len(classifier.points)
+    classifier.save(tmp_path / 'knn.npz')
+    loaded = AUEmotionClassifier.load(tmp_path / 'knn.npz', au_codes=CODES)
+    np.testing.assert_array_equal(loaded.size_points[24], classifier.size_points[24])
+    np.testing.assert_allclose(loaded.predict_proba(x, face_widths=24),
+                               classifier.predict_proba(x, face_widths=24))
+
+
 def test_adding_labelled_points_adds_an_emotion():
     rng = np.random.default_rng(1)
     x, y = clusters(rng, CENTRES)

@@ -55,7 +55,8 @@ def test_expected_calibration_error():
 @requires_shared
 def test_size_evaluation_smoke_run(tmp_path):
     """evaluate_sizes on 300 PublicTest faces with the shipped model: files, every size, and the
-    chain reading full-size faces better than 16 px ones."""
+    chain reading full-size faces better than 16 px ones, small ones by the k-NN's points of their
+    size."""
     import json
 
     from emotion_ros.training import evaluate_sizes
@@ -69,3 +70,7 @@ def test_size_evaluation_smoke_run(tmp_path):
     assert accuracy[48] > accuracy[16] + 0.1, accuracy
     low, high = rows[48]['ferplus_majority_accuracy']['interval_95']
     assert low <= accuracy[48] <= high
+    # Small faces are read by the shipped k-NN's points of their size, 48 px by the full-size
+    # points (the same reading either way).
+    assert rows[16]['own_points'] and rows[24]['own_points'] and not rows[48]['own_points']
+    assert rows[48]['as_full_size_face']['ferplus_majority_accuracy']['value'] == accuracy[48]

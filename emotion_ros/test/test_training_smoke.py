@@ -88,7 +88,8 @@ def test_a_second_cycle_starts_from_the_first_ones_weights(tmp_path):
 
 def test_knn_build_with_its_calibrations(tmp_path):
     """build_emotion_knn on 300 faces with the shipped AU model: k and metric chosen, the
-    calibration and a temperature factor per small-face width saved and reported."""
+    calibration, and per small-face width its points and temperature factor, saved and
+    reported."""
     import json
 
     from emotion_ros.emotion_classifier import AUEmotionClassifier
@@ -99,6 +100,19 @@ def test_knn_build_with_its_calibrations(tmp_path):
     report = json.loads((tmp_path / 'knn.json').read_text())
     assert classifier.calibrated and len(classifier.points) == report['points'] == 300
     assert sorted(classifier.size_temperatures) == list(build_emotion_knn.SMALL_FACE_WIDTHS)
+    assert sorted(classifier.size_points) == list(build_emotion_knn.SMALL_FACE_WIDTHS)
+    assert all(v.shape == classifier.points.shape for v in classifier.size_points.values())
+    # The 16 px faces read differently from full-size ones: their own points differ too.
+    assert not np.allclose(classifier.size_points[16], classifier.points, atol=0.01)
+    small = report['small_faces']
+    assert sorted(small) == sorted(['note', 'neutral_read_negative_at_threshold_full_size',
+                                    *map(str, classifier.size_points)])
+    for width in build_emotion_knn.SMALL_FACE_WIDTHS:   # a far face: no more false alarms
+        row = small[str(width)]
+        assert row['temperature_factor'] >= row['temperature_factor_by_log_loss']
+        assert (row['neutral_read_negative_at_threshold'] <=
+                small['neutral_read_negative_at_threshold_full_size']
+                or row['temperature_factor'] >= build_emotion_knn.FACTOR_CEILING)
     assert report['chosen']['k'] == classifier.n_neighbors
     # The 16 px faces are read worst: their confidence is softened most.
     assert classifier.size_temperatures[16] == max(classifier.size_temperatures.values())

@@ -6,12 +6,14 @@ A robot's camera sees a person 2-4 m away with a face 25-40 px wide. Each
 PublicTest face is shrunk to the width (area averaging) and enlarged back
 to 48 px (bilinear, as alignment.align_face enlarges a small face: the
 same augment.shrink_and_restore that low-resolution training uses), then
-read by the shipped AU model and k-NN. Per size: FER+ majority and FER2013
-label accuracy, and what a care robot acts on (FER+-neutral faces read sad,
-fear or angry with confidence >= the event threshold; FER+-sad faces read
-sad), each with a 95% bootstrap interval; the latter with the k-NN's
-small-face calibration (as the emotion node applies it) and without it. Writes metrics.json and
-by_size.png to --out.
+read by the shipped AU model and k-NN as the emotion node reads a face that
+small (the k-NN's points and temperature factor of its size). Per size: FER+
+majority and FER2013 label accuracy, and what a care robot acts on
+(FER+-neutral faces read sad, fear or angry with confidence >= the event
+threshold; FER+-sad faces read sad), each with a 95% bootstrap interval;
+accuracy and the latter also as a full-size face would be read (full-size
+points, no factor), which shows what the size-aware k-NN adds. Writes
+metrics.json and by_size.png to --out.
 """
 import argparse
 import json
@@ -35,17 +37,21 @@ def evaluate_size(model: AUModel, classifier: AUEmotionClassifier, images, fer_l
                   width: int) -> dict:
     vectors = model.predict_proba(shrink_faces(images, width))
     probabilities = classifier.predict_proba(vectors, face_widths=width)
+    as_full_size = classifier.predict_proba(vectors)
     labels = np.asarray(classifier.labels)
     predicted = labels[probabilities.argmax(1)]
     rated = majority >= 0
     truth = np.array(FER_CLASSES)[majority[rated]]
     return {'width_px': width,
             'temperature_factor': float(classifier.size_factors(width, 1)[0]),
+            'own_points': width in classifier.size_points,
             'ferplus_majority_accuracy': mean_rate(predicted[rated] == truth),
             'fer2013_labels_accuracy': mean_rate(predicted == np.array(FER_CLASSES)[fer_labels]),
             'acting_on': acting_on_intervals(labels, probabilities[rated], truth),
-            'acting_on_without_size_calibration': acting_on_intervals(
-                labels, classifier.predict_proba(vectors)[rated], truth)}
+            'as_full_size_face': {
+                'ferplus_majority_accuracy': mean_rate(
+                    labels[as_full_size.argmax(1)][rated] == truth),
+                'acting_on': acting_on_intervals(labels, as_full_size[rated], truth)}}
 
 
 def plot_sizes(rows: list[dict], png: Path):
@@ -56,6 +62,8 @@ def plot_sizes(rows: list[dict], png: Path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     series = (
         (axes[0], lambda r: r['ferplus_majority_accuracy'], 'FER+ majority accuracy', 'tab:blue'),
+        (axes[0], lambda r: r['as_full_size_face']['ferplus_majority_accuracy'],
+         'FER+ majority accuracy, read as a full-size face', 'tab:cyan'),
         (axes[0], lambda r: r['fer2013_labels_accuracy'], 'FER2013 label accuracy', 'tab:grey'),
         (axes[1], lambda r: r['acting_on']['neutral_read_negative_at_threshold'],
          'FER+-neutral read sad/fear/angry (>= threshold)', 'black'),
@@ -105,7 +113,9 @@ def main(argv=None):
     plot_sizes(rows, args.out / 'by_size.png')
     for row in rows:
         acting = row['acting_on']
-        print(f"{row['width_px']:>3} px: FER+ {row['ferplus_majority_accuracy']['value']:.3f}, "
+        print(f"{row['width_px']:>3} px: FER+ {row['ferplus_majority_accuracy']['value']:.3f} "
+              f"({row['as_full_size_face']['ferplus_majority_accuracy']['value']:.3f} as a full-size "
+              f"face), "
               f"FER2013 {row['fer2013_labels_accuracy']['value']:.3f}, neutral read negative >= "
               f"threshold {acting['neutral_read_negative_at_threshold']['value']:.1%}, sad read sad "
               f"{acting['sad_recall']['value']:.1%}")
