@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .openvino_runtime import openvino_runtime
+from .openvino_runtime import INFERENCE_THREADS, cpu_settings, openvino_runtime
 
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / 'models' / 'au_model'
 
@@ -63,6 +63,7 @@ class OpenVINOBackend:
         device's default (bf16 on CPUs with AMX).
     weights: 'fp32', 'fp16' or 'auto' (FP16 for NPU and MYRIAD, FP32 otherwise).
     fallback_device: used, with a note, when `device` is not there ('' = fail).
+    threads: inference threads on the CPU (openvino_runtime.cpu_settings).
     Works with the current `openvino` API and 2022.3's `openvino.runtime`.
     NPU and MYRIAD need static shapes: the batch is fixed at `max_batch` and padded.
     """
@@ -71,7 +72,8 @@ class OpenVINOBackend:
     STATIC_SHAPE_DEVICES = ('NPU', 'MYRIAD')
 
     def __init__(self, model_dir: Path, input_size: int, device: str = 'CPU', precision: str = 'f32',
-                 weights: str = 'auto', fallback_device: str = '', max_batch: int = 16):
+                 weights: str = 'auto', fallback_device: str = '', max_batch: int = 16,
+                 threads: int = INFERENCE_THREADS):
         ov = openvino_runtime()
         version = ov.get_version()
         core = ov.Core()
@@ -96,6 +98,8 @@ class OpenVINOBackend:
             model.reshape([max_batch, input_size, input_size, 1])
         config = {'INFERENCE_PRECISION_HINT': precision} \
             if precision and self.device in ('CPU', 'GPU') else {}
+        if self.device == 'CPU':
+            config = cpu_settings(threads, **config)
         self.compiled = core.compile_model(model, self.device, config)
         self.request = self.compiled.create_infer_request()
 
@@ -132,7 +136,7 @@ class AUModel:
     backend: a key of BACKENDS. device: where the backend runs it.
     max_batch: most images per network call (a face and its mirror image are two when
         au_model.json asks for mirror averaging; at least 2 then).
-    openvino_options: precision, weights, fallback_device (see OpenVINOBackend).
+    openvino_options: precision, weights, fallback_device, threads (see OpenVINOBackend).
     """
 
     def __init__(self, model_dir: str | Path | None = None, backend: str = 'tensorflow',

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .openvino_runtime import openvino_runtime
+from .openvino_runtime import INFERENCE_THREADS, cpu_settings, openvino_runtime
 
 MODELS_DIR = Path(__file__).resolve().parent / 'models'
 
@@ -143,11 +143,13 @@ class BlazeFaceDetector:
 
     `variant` 'full_range' (192 px input, faces up to ~5 m, also small
     and turned faces) or 'short_range' (128 px, faces within ~2 m).
+    threads: OpenVINO inference threads on the CPU (openvino_runtime.cpu_settings).
     """
 
     def __init__(self, variant: str = 'full_range', score_threshold: float = 0.5,
                  nms_threshold: float = 0.3, max_faces: int = 10, min_face_size: float = 0.0,
-                 device: str = 'CPU', model_path: str | None = None):
+                 device: str = 'CPU', model_path: str | None = None,
+                 threads: int = INFERENCE_THREADS):
         if variant not in BLAZEFACE_VARIANTS:
             raise ValueError(f"unknown BlazeFace variant '{variant}' "
                              f"(choose from {', '.join(BLAZEFACE_VARIANTS)})")
@@ -161,7 +163,7 @@ class BlazeFaceDetector:
         if not path.is_file():
             raise FileNotFoundError(f'BlazeFace model not found: {path}')
         core = ov.Core()
-        config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'} \
+        config = cpu_settings(threads, INFERENCE_PRECISION_HINT='f32', PERFORMANCE_HINT='LATENCY') \
             if device == 'CPU' else {}
         self._compiled = core.compile_model(self._with_preprocessing(core.read_model(str(path))),
                                             device, config)
@@ -296,7 +298,7 @@ DETECTORS = ('blazeface', 'blazeface_short', 'haar')
 
 def make_detector(name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3,
                   max_faces: int = 10, min_face_size: float = 0.0, device: str = 'CPU',
-                  close_face_fallback: bool = True):
+                  close_face_fallback: bool = True, threads: int = INFERENCE_THREADS):
     """Build a detector by name: 'blazeface' (full range), 'blazeface_short' or 'haar'.
 
     close_face_fallback: 'blazeface' asks the short-range model on frames where
@@ -304,14 +306,15 @@ def make_detector(name: str, score_threshold: float = 0.5, nms_threshold: float 
     """
     if name == 'blazeface':
         full_range = BlazeFaceDetector('full_range', score_threshold, nms_threshold, max_faces,
-                                       min_face_size, device)
+                                       min_face_size, device, threads=threads)
         if not close_face_fallback:
             return full_range
         return FallbackDetector(full_range, BlazeFaceDetector(
-            'short_range', score_threshold, nms_threshold, max_faces, min_face_size, device))
+            'short_range', score_threshold, nms_threshold, max_faces, min_face_size, device,
+            threads=threads))
     if name == 'blazeface_short':
         return BlazeFaceDetector('short_range', score_threshold, nms_threshold, max_faces,
-                                 min_face_size, device)
+                                 min_face_size, device, threads=threads)
     if name == 'haar':
         return HaarFaceDetector(max_faces=max_faces, min_face_size=max(min_face_size, 24.0))
     raise ValueError(f"unknown detector '{name}' (choose from {', '.join(DETECTORS)})")

@@ -26,7 +26,7 @@ import numpy as np
 
 from .alignment import roll_from_keypoints
 from .face_detection import MODELS_DIR
-from .openvino_runtime import openvino_runtime
+from .openvino_runtime import INFERENCE_THREADS, cpu_settings, openvino_runtime
 
 FACEMESH_MODEL = 'face_landmark.xml'
 FACEMESH_INPUT_SIZE = 192
@@ -53,9 +53,11 @@ class FaceMesh:
     """MediaPipe FaceMesh on OpenVINO: a BGR (or grey) image and face boxes in, 468 points out.
 
     Loading compiles the network (explicit, as the detectors do); nothing is downloaded.
+    threads: OpenVINO inference threads on the CPU (openvino_runtime.cpu_settings).
     """
 
-    def __init__(self, device: str = 'CPU', model_path: str | None = None):
+    def __init__(self, device: str = 'CPU', model_path: str | None = None,
+                 threads: int = INFERENCE_THREADS):
         ov = openvino_runtime()
         path = model_path or str(MODELS_DIR / FACEMESH_MODEL)
         core = ov.Core()
@@ -70,7 +72,7 @@ class FaceMesh:
         ppp.input().model().set_layout(ov.Layout('NHWC'))
         ppp.input().preprocess().convert_element_type(ov.Type.f32) \
             .convert_color(ColorFormat.RGB).scale(255.0)
-        config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'} \
+        config = cpu_settings(threads, INFERENCE_PRECISION_HINT='f32', PERFORMANCE_HINT='LATENCY') \
             if device == 'CPU' else {}
         self._compiled = core.compile_model(ppp.build(), device, config)
         self._request = self._compiled.create_infer_request()
