@@ -241,8 +241,10 @@ class AUEmotionClassifier:
         if self._knn is None:
             raise RuntimeError('the classifier has no labelled points: fit or load it first')
         au_vectors = self._check(au_vectors)
-        shares = np.zeros((len(au_vectors), len(self.labels)), np.float32)
         bands = size_bands(self.size_points, face_widths, len(au_vectors))
+        if len(bands) and (bands == bands[0]).all():    # one size: most frames, every evaluation
+            return self._band_vote_shares(au_vectors, int(bands[0]))
+        shares = np.zeros((len(au_vectors), len(self.labels)), np.float32)
         for band in np.unique(bands):
             rows = bands == band
             shares[rows] = self._band_vote_shares(au_vectors[rows], int(band))
