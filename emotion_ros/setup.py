@@ -35,6 +35,7 @@ setup(
             'pipeline = emotion_ros.pipeline:main',
             'bag_tools = emotion_ros.bag_tools:main',
             'explain = emotion_ros.explain:main',
+            'saliency_view = emotion_ros.saliency_view_node:main',
         ],
     },
 )

@@ -19,17 +19,22 @@ clip in each tile) on a 640x480 canvas. Writes results/benchmark_pipeline.json.
 
 Each pipeline and face count is run --repeats times; the run with the median
 throughput is reported (this shared 2-core machine varies by ~10% run to run).
+--saliency-view unwatched also starts the saliency_view debug node beside the
+pipeline, unsubscribed (what it costs the pipeline while nobody watches);
+--saliency-view watched subscribes to its pictures too (what watching costs).
 """
 import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import rclpy
+from ament_index_python.packages import get_package_prefix
 from builtin_interfaces.msg import Time
 from demo import NAMESPACE, start_pipeline
 from fer_baseline import FerMiniXception
@@ -137,6 +142,22 @@ def run_baseline(model, frames, warmup=20):
     return summary(times, time.monotonic() - start, faces_seen, len(frames) - warmup)
 
 
+def start_saliency_view(log_dir: Path):
+    """The saliency_view debug node in the pipeline's namespace, once it is up (TensorFlow
+    loaded), so that its start does not fall into a timed run."""
+    executable = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros' / 'saliency_view'
+    log_path = log_dir / 'saliency_view.log'
+    with open(log_path, 'w') as log:
+        process = subprocess.Popen([str(executable), '--ros-args', '-r', f'__ns:={NAMESPACE}'],
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while 'while subscribed' not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f'saliency_view did not start: {log_path.read_text()[-2000:]}')
+        time.sleep(0.5)
+    return process
+
+
 # mode -> (separate processes, AU backend)
 RUNS = {'composed': (False, 'openvino'), 'separate': (True, 'openvino'),
         'composed_tensorflow': (False, 'tensorflow')}
@@ -150,6 +171,8 @@ def main():
                         help='runs per pipeline and face count; the median one is reported')
     parser.add_argument('--modes', nargs='*', default=[*RUNS, 'fer_mini_xception'],
                         help='which pipelines to run (default all)')
+    parser.add_argument('--saliency-view', choices=('unwatched', 'watched'),
+                        help='also run the saliency_view debug node, with or without a subscriber')
     args = parser.parse_args()
     frames = {n: make_frames(n, args.frames) for n in LAYOUTS}
     runs = {mode: RUNS[mode] for mode in args.modes if mode in RUNS}
@@ -160,11 +183,17 @@ def main():
     node = rclpy.create_node('pipeline_benchmark')
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    pictures = []     # stamps of saliency_view's pictures (--saliency-view watched)
     try:
         for mode, (separate, backend) in runs.items():
             # The pipeline as launched by default: without the care_speaker example.
             processes = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, separate, log_dir,
                                        backend, behaviour=False)
+            if args.saliency_view:
+                processes.append(start_saliency_view(log_dir))
+            if args.saliency_view == 'watched':
+                node.create_subscription(Image, f'{NAMESPACE}/faces/saliency',
+                                         lambda msg: pictures.append(msg.header.stamp), 1)
             try:
                 for n, f in frames.items():
                     results[mode][f'{n}_faces'] = median_run(
@@ -184,7 +213,11 @@ def main():
             [run_baseline(baseline, f) for _ in range(args.repeats)])
         print('fer', n, results['fer_mini_xception'][f'{n}_faces'], flush=True)
     report = {'command': f"python scripts/benchmark_pipeline.py --frames {args.frames} --repeats "
-                         f"{args.repeats} --modes {' '.join(args.modes)}",
+                         f"{args.repeats} --modes {' '.join(args.modes)}"
+                         + (f' --saliency-view {args.saliency_view}' if args.saliency_view else ''),
+              'saliency_view': args.saliency_view or 'not running',
+              **({'saliency_view_pictures': len(pictures)}
+                 if args.saliency_view == 'watched' else {}),
               'frames': '640x480, tiles of single_face.mp4; lockstep (next frame when answered)',
               'machine': {'cpu': platform.processor() or platform.machine(), 'cores': os.cpu_count()},
               'results': results}

@@ -219,6 +219,50 @@ def normalised(maps: np.ndarray) -> np.ndarray:
     return np.divide(maps, mass, out=np.zeros_like(maps), where=mass > 0)
 
 
+def top_au_codes(probabilities: np.ndarray, au_codes, count: int) -> list[tuple]:
+    """Per face ([N, K] AU probabilities in `au_codes` order) its `count` most probable AUs."""
+    order = np.argsort(-np.asarray(probabilities), axis=1, kind='stable')[:, :count]
+    return [tuple(int(au_codes[j]) for j in row) for row in order]
+
+
+def overlay_rows(crops, probabilities: np.ndarray, model_codes, maps: SaliencyMaps, method: str,
+                 top: list[tuple], scale: int = 2) -> np.ndarray:
+    """A BGR picture for a live view: a row per face, its crop and then, for each of its AUs in
+    `top`, the map over the crop (JET, each map scaled to its own maximum) captioned with the
+    AU and its probability (probabilities: [N, K] in `model_codes` order)."""
+    import cv2
+    model_codes = list(model_codes)
+    size = maps.maps[method].shape[-1] * scale
+    rows = []
+    for face, crop in enumerate(crops):
+        grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        base = cv2.cvtColor(cv2.resize(grey, (size, size), interpolation=cv2.INTER_LINEAR),
+                            cv2.COLOR_GRAY2BGR)
+        tiles = [base]
+        for code in top[face]:
+            heat = cv2.resize(maps.maps[method][face, maps.au_codes.index(code)], (size, size))
+            heat = np.uint8(255 * heat / heat.max()) if heat.max() > 0 else \
+                np.zeros((size, size), np.uint8)
+            tile = cv2.addWeighted(base, 0.55, cv2.applyColorMap(heat, cv2.COLORMAP_JET), 0.45, 0)
+            cv2.putText(tile, f'AU{code} {probabilities[face, model_codes.index(code)]:.2f}',
+                        (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(tile)
+        rows.append(np.hstack(tiles))
+    width = max(row.shape[1] for row in rows)
+    return np.vstack([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows])
+
+
+def live_view(saliency: 'Saliency', crops, method: str = 'gradcam', top: int = 3) -> np.ndarray:
+    """overlay_rows of `crops` for each face's `top` most probable AUs: two batched calls
+    (the probabilities, then the maps of the AUs any face shows)."""
+    codes = saliency.au_model.au_codes
+    probabilities = saliency.au_model.predict_proba(crops)
+    tops = top_au_codes(probabilities, codes, top)
+    shown = sorted({code for row in tops for code in row}, key=codes.index)
+    maps = saliency.explain(crops, shown)
+    return overlay_rows(crops, maps.probabilities, codes, maps, method, tops)
+
+
 def lower_half_share(maps: np.ndarray) -> np.ndarray:
     """Share of each map's mass ([..., S, S]) in the lower half of the crop (rows S/2..S)."""
     rows = maps.shape[-2]

@@ -6,6 +6,7 @@
     ros2 launch emotion_ros pipeline.launch.py composed:=true use_sim_time:=true log_level:=debug
     ros2 launch emotion_ros pipeline.launch.py hri:=true   # ROS4HRI output (hri_publisher)
     ros2 launch emotion_ros pipeline.launch.py profile:=robot   # the robot budget mode
+    ros2 launch emotion_ros pipeline.launch.py saliency_view:=true   # debug: faces/saliency
 
 Parameters come from config/pipeline.yaml (`params_file` to use your own);
 profile:=NAME adds the package's config/NAME.yaml over it (robot: the robot
@@ -20,7 +21,7 @@ import os
 # and the package's files without needing `launch` installed.
 PACKAGE = 'emotion_ros'
 EXECUTABLES = ('face_detector', 'au_estimator', 'emotion', 'care_speaker', 'hri_publisher',
-               'pipeline')
+               'saliency_view', 'pipeline')
 CONFIG_DIR = 'config'
 CONFIG_FILE = os.path.join(CONFIG_DIR, 'pipeline.yaml')
 
@@ -37,6 +38,8 @@ ARGUMENTS = {
     'behaviour': ('false', 'also start the care_speaker example behaviour node'),
     'hri': ('false', 'also start hri_publisher: ROS4HRI topics under /humans/faces (needs '
                      'hri_msgs)'),
+    'saliency_view': ('false', 'also start saliency_view (its own process, TensorFlow): where the '
+                               'AU model looked, on faces/saliency, only while subscribed'),
     'use_sim_time': ('false', 'follow /clock (replaying a bag with `ros2 bag play --clock`)'),
     'log_level': ('info', 'debug, info, warn, error or fatal (or <logger>:=<level>)'),
     'respawn': ('false', 'restart a node process that exits'),
@@ -78,6 +81,10 @@ def node_specs(args: dict) -> list[dict]:
               'respawn': _flag(args['respawn']), 'respawn_delay': float(args['respawn_delay'])}
     behaviour = _flag(args['behaviour'])
     hri = _flag(args.get('hri', 'false'))
+    # Its own process in either mode: the gradients never run in the pipeline's.
+    debug = [dict(common, executable='saliency_view', name='saliency_view',
+                  parameters=[*params_files, sim_time])] \
+        if _flag(args.get('saliency_view', 'false')) else []
     if _flag(args['composed']):
         # One process: overrides in the dict reach every node in it, so the AU model's
         # backend and device go through the runner's options (the detector has a `device` too).
@@ -86,7 +93,7 @@ def node_specs(args: dict) -> list[dict]:
         for name, value in au.items():
             options += [f'--au-{name}', value]
         return [dict(common, executable='pipeline', arguments=options, remappings=remappings,
-                     parameters=[*params_files, detector])]
+                     parameters=[*params_files, detector]), *debug]
     specs = [
         dict(common, executable='face_detector', name='face_detector', remappings=remappings,
              parameters=[*params_files, detector]),
@@ -100,7 +107,7 @@ def node_specs(args: dict) -> list[dict]:
     if hri:
         specs.append(dict(common, executable='hri_publisher', name='hri_publisher',
                           parameters=[*params_files, sim_time]))
-    return specs
+    return specs + debug
 
 
 def _nodes(context):

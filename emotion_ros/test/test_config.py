@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emotion_ros import au_estimator_node, care_speaker_node, emotion_node, face_detector_node
+from emotion_ros import (au_estimator_node, care_speaker_node, emotion_node, face_detector_node,
+                         saliency_view_node)
 from emotion_ros.node_support import STAGE_PARAMETERS
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
@@ -17,6 +18,7 @@ NODES = [
     ('/**/au_estimator', au_estimator_node.AUEstimatorNode),
     ('/**/emotion', emotion_node.EmotionNode),
     ('/**/care_speaker', care_speaker_node.CareSpeakerNode),
+    ('/**/saliency_view', saliency_view_node.SaliencyViewNode),
 ]
 
 
@@ -33,7 +35,7 @@ def test_yaml_matches_declared_parameters(rclpy_context, section, node_class):
 
 
 @pytest.mark.parametrize('module', [au_estimator_node, care_speaker_node, emotion_node,
-                                    face_detector_node])
+                                    face_detector_node, saliency_view_node])
 def test_every_parameter_has_a_description(module):
     parameters = {**module.PARAMETERS, **STAGE_PARAMETERS}
     assert not [name for name, param in parameters.items() if not param.description]

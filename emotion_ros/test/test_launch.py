@@ -90,6 +90,17 @@ def test_composed_runs_the_pipeline_executable_with_the_same_settings():
     assert spec['remappings'] == [('image', '/cam'), ('image/compressed', '/cam/compressed')]
 
 
+def test_saliency_view_runs_in_its_own_process_in_either_mode():
+    """saliency_view:=true adds the debug node, never inside the composed runner."""
+    for composed in ('false', 'true'):
+        started = specs(composed=composed, saliency_view='true', use_sim_time='true')
+        assert started[-1]['executable'] == 'saliency_view', started
+        assert started[-1]['parameters'] == ['my.yaml', {'use_sim_time': True}]
+        assert [s['executable'] for s in specs(composed=composed)].count('saliency_view') == 0
+    assert [s['executable'] for s in specs(composed='true', saliency_view='true')] == \
+        ['pipeline', 'saliency_view']
+
+
 def test_profile_adds_its_file_over_the_params_file_in_every_process():
     """profile:=robot: config/robot.yaml after params_file (so it wins) for each node, and for
     the composed runner; a profile the package lacks is refused."""

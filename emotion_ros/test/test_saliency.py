@@ -20,7 +20,8 @@ import pytest
 from conftest import SHARED_DATA, read_image, requires_shared
 from emotion_ros.explain import DEFAULT_METHOD
 from emotion_ros.saliency import (EXPECTED_HALF, METHODS, Saliency, emotion_map, explain_emotion,
-                                  half_shares, randomisation_correlations, weighted_layers)
+                                  half_shares, live_view, randomisation_correlations,
+                                  top_au_codes, weighted_layers)
 
 THRESHOLD = 0.7
 FACES_PER_AU = None     # the first frame of every CK+ subject coded with the AU (12 to 75 faces)
@@ -75,6 +76,28 @@ def test_maps_of_real_faces_are_batched_and_follow_the_mirror_averaging(saliency
         for method in METHODS:
             np.testing.assert_allclose(mirrored.maps[method], result.maps[method][..., ::-1],
                                        rtol=1e-3, atol=1e-5 * result.maps[method].max())
+
+
+def test_live_view_shows_each_faces_most_probable_aus(saliency, face_crops):
+    """The saliency_view node's picture: a row per face of 2x crops, the crop then one map per
+    top AU; each AU tile is the crop under the AU's own map (hottest where the map peaks)."""
+    import cv2
+    codes = saliency.au_model.au_codes
+    picture = live_view(saliency, face_crops, 'gradcam', top=3)
+    assert picture.dtype == np.uint8 and picture.shape == (5 * 96, 4 * 96, 3)
+    probabilities = saliency.au_model.predict_proba(face_crops)
+    tops = top_au_codes(probabilities, codes, 3)
+    for face, top in enumerate(tops):
+        assert probabilities[face, codes.index(top[0])] == probabilities[face].max()
+        row = picture[face * 96:(face + 1) * 96]
+        grey = cv2.resize(face_crops[face], (96, 96))
+        np.testing.assert_array_equal(row[:, :96, 0], grey)       # the crop itself, untinted
+        heat = cv2.resize(saliency.explain(face_crops[face:face + 1], top[:1]).maps['gradcam'][0, 0],
+                          (96, 96))
+        peak = np.unravel_index(heat.argmax(), heat.shape)
+        tile = row[:, 96:192].astype(int)
+        # JET's hottest colour is red: the tile is redder than the crop where the map peaks.
+        assert tile[peak][2] - tile[peak][0] > 40, (face, top, tile[peak])
 
 
 def test_emotion_credits_add_up_and_weight_the_au_maps(saliency, face_crops):
