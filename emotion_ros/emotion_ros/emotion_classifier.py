@@ -181,7 +181,7 @@ class AUEmotionClassifier:
         """Calibrated probabilities of each label (columns in `labels` order).
 
         face_widths: each face's crop width in source pixels (None: all full size), for
-        the small-face calibration.
+        the points and temperature factor of small faces.
         """
         shares = self.vote_shares(au_vectors, face_widths)
         if not self.calibrated or not len(shares):
