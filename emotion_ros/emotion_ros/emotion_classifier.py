@@ -77,13 +77,14 @@ RECENT_ANSWERS = 64
 
 def size_bands(widths, face_widths, count: int) -> np.ndarray:
     """For each of `count` faces, the smallest of `widths` (crop widths, px) at or above the
-    face's width: its size band; 0 for faces wider than all, or without face_widths."""
+    face's width: its size band; 0 (full size) for faces wider than all, without face_widths,
+    or of width 0 (unknown: an AU message without a box)."""
     bands = np.zeros(count, np.int64)
     if face_widths is None or not len(widths):
         return bands
     face_widths = np.broadcast_to(np.asarray(face_widths, np.float64), (count,))
     for width in sorted(widths, reverse=True):
-        bands[face_widths <= width] = width
+        bands[(face_widths > 0) & (face_widths <= width)] = width
     return bands
 
 

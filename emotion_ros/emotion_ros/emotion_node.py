@@ -152,7 +152,7 @@ class EmotionNode(PipelineStage):
         faces = self._valid_faces(msg)
         # Small faces (a few metres away) get the k-NN's points and temperature factor of their
         # size, by the width of the crop the AU model read: the box and the detector's default
-        # margin.
+        # margin (a face without a box, width 0, is read as full size).
         distributions = self.classifier.predict_proba(
             [self._classifier_input(f) for f in faces],
             face_widths=[f.box.width * (1 + 2 * CROP_MARGIN) for f in faces]) if faces else []

@@ -149,6 +149,8 @@ def test_small_faces_are_answered_by_the_points_of_their_size(tmp_path):
     assert classifier.predict([happy_small], face_widths=24)[0] == 'happy'
     assert list(classifier.predict([happy_small, CENTRES['happy'], CENTRES['sad']],
                                    face_widths=[20, 80, 80])) == ['happy', 'happy', 'sad']
+    # Width 0: no box (an AU message made without one), read as a full-size face.
+    assert classifier.predict([happy_small], face_widths=0)[0] != 'happy'
     with pytest.raises(ValueError, match='row for row'):
         AUEmotionClassifier(CODES).fit(x, y, size_points={24: x[:5]})
     pain_centre = np.array([0, 0, .9, .8, .9, .7, .6, 0, .3], np.float32)
