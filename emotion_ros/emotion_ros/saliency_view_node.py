@@ -74,7 +74,12 @@ class SaliencyViewNode(Node):
                 self.errors.error(error.kind, f'face {face.id}: no usable crop: {error}')
         if not crops:
             return
-        picture = live_view(self.saliency, crops, self.settings['method'], self.settings['top_aus'])
+        try:
+            picture = live_view(self.saliency, crops, self.settings['method'],
+                                self.settings['top_aus'])
+        except Exception as error:  # a debug view must never take the node down
+            self.errors.error('view_failed', f'no picture: {type(error).__name__}: {error}')
+            return
         self.view_pub.publish(bgr_to_image_msg(picture, msg.header))
 
 
