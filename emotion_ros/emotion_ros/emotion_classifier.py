@@ -114,9 +114,9 @@ class AUEmotionClassifier:
         self.points = np.zeros((0, len(self.au_codes)), np.float32)
         self.point_labels = np.zeros((0,), dtype='<U32')
         self.size_points = {}           # crop width px -> the points' faces read at that width
-        self._knn = None
-        self._searches = {}             # 0 (full size) or a size_points width -> its points (float64)
-        self._size_knns = {}            # size_points width -> its KNeighborsClassifier
+        # 0 (full size) or a size_points width -> (its points in float64, a KNeighborsClassifier
+        # over them)
+        self._searches = {}
         self._threads = ThreadpoolController()
         self._point_columns = None      # each point's label column, for the direct search
         self._recent = OrderedDict()    # AU vector bytes -> vote shares (direct search)
@@ -139,19 +139,19 @@ class AUEmotionClassifier:
                 raise ValueError(f'{len(vectors)} AU vectors at {width} px but {len(au_vectors)} '
                                  f'points: size_points hold the points\' own faces, row for row')
         self.points, self.point_labels, self.size_points = au_vectors, labels, size_points
-        # sklearn computes distances in float64: converting once here, not per query, saves
-        # time (and scikit-learn keeps float64 input as it is, without a copy of its own).
-        self._searches = {0: self.points.astype(np.float64),
-                          **{width: vectors.astype(np.float64) for width, vectors in size_points.items()}}
-        self._knn = self._neighbour_search(self._searches[0])
-        self._size_knns = {width: self._neighbour_search(self._searches[width]) for width in size_points}
-        self._point_columns = np.searchsorted(self._knn.classes_, self.point_labels)
+        self._searches = {band: self._neighbour_search(vectors)
+                          for band, vectors in {0: au_vectors, **size_points}.items()}
+        self._point_columns = np.searchsorted(self.labels, self.point_labels)
         self._recent.clear()
         return self
 
-    def _neighbour_search(self, vectors: np.ndarray) -> KNeighborsClassifier:
-        return KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(vectors)),
-                                    weights='distance', metric=self.metric) \
+    def _neighbour_search(self, vectors: np.ndarray) -> tuple:
+        """The points in float64 and a KNeighborsClassifier over them, with point_labels.
+        sklearn computes distances in float64: converting once here, not per query, saves time
+        (and scikit-learn keeps float64 input as it is, without a copy of its own)."""
+        vectors = vectors.astype(np.float64)
+        return vectors, KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(vectors)),
+                                             weights='distance', metric=self.metric) \
             .fit(vectors, self.point_labels)
 
     def add_examples(self, au_vectors, labels, size_points: dict | None = None):
@@ -172,7 +172,7 @@ class AUEmotionClassifier:
     @property
     def labels(self) -> tuple:
         """Emotion names, in the column order of predict_proba."""
-        return tuple(self._knn.classes_) if self._knn is not None else ()
+        return tuple(self._searches[0][1].classes_) if self._searches else ()
 
     @property
     def calibrated(self) -> bool:
@@ -239,7 +239,7 @@ class AUEmotionClassifier:
     def vote_shares(self, au_vectors, face_widths=None) -> np.ndarray:
         """The k-NN's distance-weighted vote share of each label, uncalibrated; each face
         among the points of its size (face_widths, as in predict_proba)."""
-        if self._knn is None:
+        if not self._searches:
             raise RuntimeError('the classifier has no labelled points: fit or load it first')
         au_vectors = self._check(au_vectors)
         bands = size_bands(self.size_points, face_widths, len(au_vectors))
@@ -255,7 +255,7 @@ class AUEmotionClassifier:
         """vote_shares among the points of one size (0: full size)."""
         if len(au_vectors) <= FRAME_FACES and self.metric in CDIST_METRICS:
             return self._frame_vote_shares(au_vectors, band)
-        knn = self._size_knns[band] if band else self._knn
+        knn = self._searches[band][1]
         # One OpenMP thread: on an idle machine two are a little faster, but where the other
         # core is busy (the detector, DDS) scikit-learn's two threads waited for each other,
         # up to 70 ms a call here against 1-2 ms on one (README, Speed).
@@ -274,9 +274,9 @@ class AUEmotionClassifier:
                 answers[key] = self._recent[key]
         new = [i for i, key in enumerate(keys) if key not in answers]
         if new:
-            distances = cdist(au_vectors[new].astype(np.float64), self._searches[band],
-                              CDIST_METRICS[self.metric])
-            k = self._knn.n_neighbors
+            points, knn = self._searches[band]
+            distances = cdist(au_vectors[new].astype(np.float64), points, CDIST_METRICS[self.metric])
+            k = knn.n_neighbors
             nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
             with np.errstate(divide='ignore'):
                 weights = 1.0 / np.take_along_axis(distances, nearest, axis=1)
