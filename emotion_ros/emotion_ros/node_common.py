@@ -171,9 +171,17 @@ def init_stoppable(args=None):
         signal.signal(signum, _interrupt)
 
 
+def stop_requested() -> bool:
+    """Whether a stop signal came. Its KeyboardInterrupt can be lost: raised while native code
+    runs (TensorFlow loading a model), it comes back as that code's own error."""
+    return _stopping
+
+
 def spin_until_stopped(executor):
     """Spin until KeyboardInterrupt or shutdown, waking every SPIN_PERIOD s to see a signal."""
     while rclpy.ok():
+        if _stopping:   # a stop signal whose KeyboardInterrupt native code swallowed
+            raise KeyboardInterrupt
         executor.spin_once(timeout_sec=SPIN_PERIOD)
 
 

@@ -39,7 +39,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy
 
 from .node_common import QOS_OVERRIDES, ErrorLog, declare_checked_parameters, run_node, \
-    watch_parameters
+    stop_requested, watch_parameters
 from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import stamp_to_seconds
 from .stage_statistics import ERROR, HealthThresholds, StageStatistics
@@ -171,7 +171,10 @@ class PipelineStage(LifecycleNode):
             self.configure_stage(self.settings)
         except Exception as error:  # a bad model path or device must leave the node up
             self.configure_problem = str(error)
-            self.get_logger().error(f'configure failed: {error}')
+            if stop_requested():    # Ctrl-C while loading, turned into the loader's error
+                self.get_logger().info('configure interrupted: stopping')
+            else:
+                self.get_logger().error(f'configure failed: {error}')
             self._release()
             return TransitionCallbackReturn.FAILURE
         self.configure_problem = ''
@@ -396,7 +399,7 @@ def bring_up(node):
     node.trigger_configure()
     if node.state_label == 'inactive':
         node.trigger_activate()
-    else:
+    elif not stop_requested():
         node.get_logger().error('stays unconfigured: fix the problem above, then configure it '
                                 '(ros2 lifecycle set <node> configure)')
 
