@@ -6,7 +6,10 @@ over the frames of detect() alone and of the whole face stage
 (detect + track + the 48 px aligned crops the node makes), after a warm-up.
 FaceMesh (the node's `landmarks`): its cost per face (crop, network and
 points back to the image, on BlazeFace's detection of the frame's face),
-and the whole face stage with it. Writes results/benchmark_detector.json.
+and the whole face stage with it. BlazeFace with the node's
+full_detection_interval (0.2 s, the default, and 0.5 s, the robot mode's)
+at 30 frames/s: the face followed in its region between looks at the whole
+frame (mean per frame: the two kinds of frames differ). Writes results/benchmark_detector.json.
 
     python scripts/benchmark_detector.py [--frames 240]
 """
@@ -22,7 +25,7 @@ import cv2
 import numpy as np
 import openvino
 
-from emotion_ros.face_detection import DETECTORS, make_detector
+from emotion_ros.face_detection import DETECTORS, make_detector, make_region_detector
 from emotion_ros.face_landmarks import FaceMesh
 from emotion_ros.face_perception import FacePerception
 from emotion_ros.tracking import FaceTracker
@@ -53,7 +56,8 @@ def time_calls(function, frames, warmup=10):
         function(frame)
         times.append((time.perf_counter() - start) * 1000)
     return {'median_ms': round(float(np.median(times)), 2),
-            'p95_ms': round(float(np.percentile(times, 95)), 2), 'frames': len(times)}
+            'p95_ms': round(float(np.percentile(times, 95)), 2),
+            'mean_ms': round(float(np.mean(times)), 2), 'frames': len(times)}
 
 
 def cpu_name():
@@ -83,8 +87,15 @@ def main():
             'detect_track_crop': time_calls(lambda f: stage.process(f, next(clock) / 30), frames),
             'frames_with_face': sum(1 for f in frames if len(detector.detect(f)) > 0),
         }
-    face_mesh = FaceMesh()
     detector = make_detector('blazeface')
+    for interval in (0.2, 0.5):
+        stage = FacePerception(detector, FaceTracker(), region_detector=make_region_detector(
+            detector), full_detection_interval=interval)
+        clock = iter(range(10 ** 6))
+        results[f'blazeface_followed_{interval}s'] = {
+            'detect_track_crop': time_calls(lambda f: stage.process(f, next(clock) / 30), frames),
+            'whole_frame_looks': stage.whole_frame_looks, 'region_looks': stage.region_looks}
+    face_mesh = FaceMesh()
     detections = {id(frame): detector.detect(frame) for frame in frames}
     with_face = [frame for frame in frames if len(detections[id(frame)])]
 
@@ -113,6 +124,12 @@ def main():
         r = results[name]
         print(f"{name:<16} {r['detect']['median_ms']:>11.2f} ms {r['detect']['p95_ms']:>5.2f} ms "
               f"{r['detect_track_crop']['median_ms']:>9.2f} ms {r['frames_with_face']:>6}/{len(frames)}")
+    for interval in (0.2, 0.5):
+        followed = results[f'blazeface_followed_{interval}s']
+        print(f"blazeface, whole frame every {interval} s, faces followed in between: "
+              f"+track+crop mean {followed['detect_track_crop']['mean_ms']:.2f} ms "
+              f"({followed['whole_frame_looks']} whole-frame looks, {followed['region_looks']} "
+              f"region looks)")
     mesh = results['facemesh']
     print(f"FaceMesh per face: median {mesh['per_face']['median_ms']:.2f} ms, p95 "
           f"{mesh['per_face']['p95_ms']:.2f} ms; blazeface + track + crop + FaceMesh: median "

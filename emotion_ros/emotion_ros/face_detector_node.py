@@ -15,7 +15,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from .alignment import CROP_MARGIN, CROP_SIZE
-from .face_detection import DETECTORS, make_detector
+from .face_detection import DETECTORS, make_detector, make_region_detector
 from .face_landmarks import FaceMesh
 from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
@@ -43,6 +43,10 @@ PARAMETERS = {
     'min_face_size': Param(0.0, at_least(0.0), 'px; smaller faces are dropped'),
     'max_rate': Param(0.0, at_least(0.0), 'Hz cap on processed frames (ROS time); '
                       '0 = every frame'),
+    'full_detection_interval': Param(0.2, at_least(0.0), 's between looks at the whole frame '
+                                     '(new faces); between two, the short-range model finds '
+                                     'the last frame\'s faces (up to 2) around where they were; '
+                                     '0 = the whole frame every frame'),
     'max_image_pixels': Param(3840 * 2160, at_least(1), 'larger images are dropped'),
     'input_compressed': Param(False, description='true: subscribe image/compressed (JPEG/PNG)'),
     'input_reliability': Param('best_effort', one_of('best_effort', 'reliable'),
@@ -82,8 +86,10 @@ class FaceDetectorNode(PipelineStage):
                               p['track_max_age'], p['new_track_score'], p['track_max_size_change'],
                               self.face_ids)
         face_mesh = FaceMesh(p['device'], threads=p['inference_threads']) if p['landmarks'] else None
+        regions = make_region_detector(detector, p['inference_threads'], p['device']) \
+            if p['full_detection_interval'] > 0 else None
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'],
-                                         face_mesh)
+                                         face_mesh, regions, p['full_detection_interval'])
         self.last_processed = -float('inf')
         self.faces_pub = self.stage_publisher(FaceArray, 'faces')
         self.debug_pub = self.stage_publisher(Image, 'faces/debug_image', 1)
@@ -111,8 +117,11 @@ class FaceDetectorNode(PipelineStage):
 
     def stage_diagnostics(self):
         tracks = self.perception.tracker.tracks if self.perception else ()
+        looks = (self.perception.whole_frame_looks, self.perception.region_looks) \
+            if self.perception else (0, 0)
         return {'detector': self.settings['detector'], 'device': self.settings['device'],
-                'tracked faces': len(tracks)}
+                'tracked faces': len(tracks),
+                'whole-frame looks': looks[0], 'region looks': looks[1]}
 
     def process(self, msg):
         now = self.now_seconds()

@@ -27,19 +27,45 @@ class FacePerception:
     crop_size 0 switches the crops off (faces only). face_mesh: a
     face_landmarks.FaceMesh, or None for no landmarks; a tracked face whose
     crop FaceMesh finds no face in gets none.
+    region_detector (face_detection.RegionDetector) and full_detection_interval
+    (s): between two looks at the whole frame at most that far apart, the faces
+    of the last frame (up to max_region_faces of them) are found again in a
+    region around each, for a third of the CPU; a face not found there, or a
+    frame without faces, sends the next look to the whole frame. New faces are
+    found by the whole-frame looks: up to full_detection_interval late.
     """
 
     def __init__(self, detector, tracker: FaceTracker, crop_size: int = CROP_SIZE,
-                 crop_margin: float = CROP_MARGIN, face_mesh=None):
+                 crop_margin: float = CROP_MARGIN, face_mesh=None, region_detector=None,
+                 full_detection_interval: float = 0.0, max_region_faces: int = 2):
         self.detector = detector
         self.tracker = tracker
         self.crop_size = crop_size
         self.crop_margin = crop_margin
         self.face_mesh = face_mesh
+        self.region_detector = region_detector
+        self.full_detection_interval = full_detection_interval
+        self.max_region_faces = max_region_faces
+        self.whole_frame_looks = 0      # frames the detector saw whole
+        self.region_looks = 0           # frames whose faces were found in their regions
+        self._last_whole_frame = -float('inf')
+        self._last_boxes = []
+
+    def _detect(self, image: np.ndarray, stamp: float):
+        if self.region_detector is not None and \
+                0 < len(self._last_boxes) <= self.max_region_faces and \
+                0 <= stamp - self._last_whole_frame < self.full_detection_interval:
+            detections = self.region_detector.detect(image, self._last_boxes)
+            if detections is not None:
+                self.region_looks += 1
+                return detections
+        self._last_whole_frame = stamp
+        self.whole_frame_looks += 1
+        return self.detector.detect(image)
 
     def process(self, image: np.ndarray, stamp: float) -> list[TrackedFace]:
         """Faces of a BGR frame taken at `stamp` seconds, highest score first."""
-        detections = self.detector.detect(image)
+        detections = self._detect(image, stamp)
         ids = self.tracker.update(detections.boxes, detections.scores, stamp)
         faces = []
         for i, face_id in enumerate(ids):
@@ -58,6 +84,7 @@ class FacePerception:
                 None if detections.keypoints is None else [face.keypoints for face in faces])
             for face, face_points, score in zip(faces, points, presence):
                 face.mesh = face_points if score >= FACEMESH_MIN_PRESENCE else None
+        self._last_boxes = [face.box for face in faces]
         return faces
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from conftest import SYNTHETIC_STAMPS, read_frames, read_image
 from emotion_ros_msgs.msg import Face, FaceArray
 from rclpy.qos import qos_profile_sensor_data
@@ -17,8 +18,9 @@ from emotion_ros.ros_messages import bgr_to_image_msg
 class Camera:
     """Publishes frames to a node under test and collects its faces messages."""
 
-    def __init__(self, test_node, namespace, compressed=False):
+    def __init__(self, test_node, namespace, compressed=False, frame_period=1.0):
         self.test_node = test_node
+        self.frame_period = frame_period    # s between the stamps of two frames
         node = test_node.node
         self.faces = []
         node.create_subscription(FaceArray, f'{namespace}/faces', self.faces.append, 10)
@@ -26,12 +28,14 @@ class Camera:
                            else (f'{namespace}/image', Image))
         self.publisher = node.create_publisher(msg_type, topic, qos_profile_sensor_data)
         test_node.wait_for_subscribers(self.publisher, timeout=30)
-        self.sec = 1000
+        self.time = 1000.0
 
     def send(self, msg, timeout=10.0):
         """Publish msg with a fresh stamp; return the faces message for it, or None."""
-        self.sec += 1
-        msg.header = Header(stamp=Time(sec=self.sec, nanosec=500), frame_id='head_camera')
+        self.time += self.frame_period
+        nanoseconds = round(self.time * 1e9)
+        msg.header = Header(stamp=Time(sec=nanoseconds // 10 ** 9, nanosec=nanoseconds % 10 ** 9
+                                       or 500), frame_id='head_camera')
         stamp = msg.header.stamp
 
         def answered():
@@ -99,6 +103,35 @@ def test_ids_stay_stable_over_a_clip(raw_node, test_node):
         assert faces is not None, raw_node.log()
         ids.append([f.id for f in faces.faces])
     assert all(frame_ids == ids[0] for frame_ids in ids) and len(ids[0]) == 1
+
+
+def test_faces_are_followed_between_looks_at_the_whole_frame(start_node, test_node):
+    """Frames 1/30 s apart: the whole frame is looked at every full_detection_interval (0.2 s
+    by default) and the face is found again around where it was in between, keeping its id;
+    /diagnostics counts both."""
+    node = start_node('face_detector', namespace='/follow', params=SYNTHETIC_STAMPS)
+    reports = []
+    test_node.node.create_subscription(DiagnosticArray, '/diagnostics', reports.append, 20)
+    camera = Camera(test_node, '/follow', frame_period=1 / 30)
+    frames, _ = read_frames('single_face.mp4', limit=30)
+    ids = []
+    for frame in frames:
+        faces = camera.send(raw(frame))
+        assert faces is not None, node.log()
+        ids.append([f.id for f in faces.faces])
+    assert all(frame_ids == ids[0] for frame_ids in ids) and len(ids[0]) == 1
+
+    def looks():
+        for array in reversed(reports):
+            for status in array.status:
+                if status.name.endswith('/follow/face_detector'):
+                    values = {v.key: v.value for v in status.values}
+                    return int(values['whole-frame looks']), int(values['region looks'])
+        return None
+
+    assert test_node.spin_until(lambda: looks() is not None and sum(looks()) == 30, 10), reports
+    whole, region = looks()
+    assert whole <= 10 and region >= 20, (whole, region)
 
 
 @pytest.mark.parametrize('encoding', ['rgb8', 'mono8', 'bgra8', 'rgba8'])

@@ -1,0 +1,129 @@
+"""Following tracked faces in their regions between looks at the whole frame (the face
+detector's full_detection_interval), on the sample clips."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, read_frames, read_image, requires_shared
+
+from emotion_ros.au_model import AUModel
+from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
+from emotion_ros.face_detection import (SHORT_TO_FULL_RANGE_BOX, RegionDetector, box_iou,
+                                        make_detector, make_region_detector)
+from emotion_ros.face_perception import FacePerception
+from emotion_ros.tracking import FaceTracker
+
+
+SCRIPTS = Path(__file__).resolve().parents[2] / 'scripts'
+
+
+@pytest.fixture(scope='module')
+def blazeface():
+    return make_detector('blazeface')
+
+
+def run(detector, frames, fps, interval):
+    """Each frame's tracked faces, and the FacePerception that found them."""
+    perception = FacePerception(detector, FaceTracker(), region_detector=make_region_detector(
+        detector), full_detection_interval=interval)
+    return [perception.process(frame, i / fps) for i, frame in enumerate(frames)], perception
+
+
+def test_region_boxes_are_drawn_as_the_full_range_model_draws_them(blazeface):
+    """The short-range model's boxes, corrected (SHORT_TO_FULL_RANGE_BOX, fitted on FER2013
+    faces), cover the full-range model's on the frames of a clip; the crops were framed on
+    those."""
+    frames, _ = read_frames('WolfgangLanger_Pexels.mp4')
+    corrected = make_region_detector(blazeface)
+    raw = RegionDetector(corrected.detector)
+    overlap = {'corrected': [], 'raw': []}
+    for frame in frames[::6]:
+        whole = blazeface.detect(frame)
+        assert len(whole) == 1
+        for name, regions in (('corrected', corrected), ('raw', raw)):
+            found = regions.detect(frame, whole.boxes)
+            overlap[name].append(0.0 if found is None else box_iou(found.boxes, whole.boxes)[0, 0])
+    corrected_iou, raw_iou = np.array(overlap['corrected']), np.array(overlap['raw'])
+    print(f'IoU with the full-range box over {len(corrected_iou)} frames: median '
+          f'{np.median(corrected_iou):.3f} corrected, {np.median(raw_iou):.3f} raw')
+    assert (corrected_iou >= 0.75).mean() >= 0.95
+    assert np.median(corrected_iou) > np.median(raw_iou)
+
+
+def test_a_face_gone_from_its_region_is_lost(blazeface):
+    frames, _ = read_frames('no_face.mp4', limit=1)
+    assert make_region_detector(blazeface).detect(frames[0], [[200, 150, 120, 120]]) is None
+    assert make_region_detector(make_detector('haar')) is None
+    # The short-range detector follows its own faces: its boxes need no correction.
+    assert make_region_detector(make_detector('blazeface_short')).box_correction is None
+
+
+@requires_shared
+def test_box_correction_script_measures_on_fer2013_faces(tmp_path):
+    """scripts/fit_region_boxes.py on a few faces: the short-range boxes come out smaller
+    than the full-range ones, as the shipped correction says."""
+    out = tmp_path / 'region_boxes.json'
+    subprocess.run([sys.executable, str(SCRIPTS / 'fit_region_boxes.py'), '--faces', '40',
+                    '--data', str(SHARED_DATA), '--out', str(out)], check=True, timeout=300)
+    result = json.loads(out.read_text())
+    assert result['faces_found_by_both'] >= 30
+    assert 1.0 < result['scale']['median'] < 1.15
+    assert abs(result['scale']['median'] - SHORT_TO_FULL_RANGE_BOX['scale']) < 0.05
+
+
+def test_followed_faces_keep_their_ids_for_a_third_of_the_cpu(blazeface):
+    frames, fps = read_frames('WolfgangLanger_Pexels.mp4')
+    every_frame, _ = run(blazeface, frames, fps, 0.0)
+    followed, perception = run(blazeface, frames, fps, 0.2)
+    assert [len(f) for f in followed] == [len(f) for f in every_frame]
+    assert {face.id for faces in followed for face in faces} == {1}
+    # A whole-frame look every 0.2 s, as long as the face stays in its region.
+    assert perception.whole_frame_looks <= 1.2 * len(frames) / (0.2 * fps)
+    assert perception.region_looks == len(frames) - perception.whole_frame_looks
+
+
+def test_a_face_that_comes_is_found_within_the_interval(blazeface):
+    """noface_face.mov: the face enters; face_noface.mov: it leaves. With looks at the whole
+    frame 0.2 s apart, the face is found at most that late, and never kept once gone."""
+    for clip in ('noface_face.mov', 'face_noface.mov'):
+        frames, fps = read_frames(clip)
+        every_frame = [bool(f) for f in run(blazeface, frames, fps, 0.0)[0]]
+        followed = [bool(f) for f in run(blazeface, frames, fps, 0.2)[0]]
+        late = [i for i, (a, b) in enumerate(zip(every_frame, followed)) if a and not b]
+        extra = [i for i, (a, b) in enumerate(zip(every_frame, followed)) if b and not a]
+        print(clip, f'{sum(every_frame)} frames with the face at every look, {sum(followed)} '
+              f'followed; late at {late}, extra at {extra}')
+        assert len(late) <= int(np.ceil(0.2 * fps)) and not extra
+
+
+def test_two_faces_are_followed_and_five_send_every_frame_to_the_detector(blazeface):
+    frames, fps = read_frames('single_face.mp4')
+    two = [np.concatenate([frame, frame[:, ::-1]], axis=1) for frame in frames]
+    faces, perception = run(blazeface, two, fps, 0.2)
+    assert all(len(f) == 2 for f in faces)
+    assert {face.id for f in faces for face in f} == {1, 2}
+    assert perception.region_looks > perception.whole_frame_looks
+    image = read_image('multi_face.jpg')
+    perception = FacePerception(blazeface, FaceTracker(), region_detector=make_region_detector(
+        blazeface), full_detection_interval=10.0)
+    assert [len(perception.process(image, t)) for t in (0.0, 0.1, 0.2)] == [5, 5, 5]
+    assert perception.region_looks == 0
+
+
+def test_followed_faces_read_the_same_emotions(blazeface):
+    """The AU model and the k-NN read the crops of followed faces as those of faces found in
+    the whole frame, frame by frame (no smoothing)."""
+    model, classifier = AUModel(), AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    for clip in ('WolfgangLanger_Pexels.mp4', 'single_face.mp4'):
+        frames, fps = read_frames(clip)
+        labels = []
+        for interval in (0.0, 0.2):
+            faces, _ = run(blazeface, frames, fps, interval)
+            crops = [f[0].crop for f in faces if f]
+            labels.append(classifier.predict(model.predict_proba(crops)))
+        agree = (labels[0] == labels[1]).mean()
+        print(f'{clip}: the same label on {agree:.1%} of {len(labels[0])} frames')
+        assert agree >= 0.9
