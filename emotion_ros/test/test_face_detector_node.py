@@ -106,10 +106,11 @@ def test_ids_stay_stable_over_a_clip(raw_node, test_node):
 
 
 def test_faces_are_followed_between_looks_at_the_whole_frame(start_node, test_node):
-    """Frames 1/30 s apart: the whole frame is looked at every full_detection_interval (0.2 s
-    by default) and the face is found again around where it was in between, keeping its id;
+    """Frames 1/30 s apart: the whole frame is looked at every full_detection_interval (here
+    0.2 s) and the face is found again around where it was in between, keeping its id;
     /diagnostics counts both."""
-    node = start_node('face_detector', namespace='/follow', params=SYNTHETIC_STAMPS)
+    node = start_node('face_detector', namespace='/follow',
+                      params={'full_detection_interval': 0.2, **SYNTHETIC_STAMPS})
     reports = []
     test_node.node.create_subscription(DiagnosticArray, '/diagnostics', reports.append, 20)
     camera = Camera(test_node, '/follow', frame_period=1 / 30)
