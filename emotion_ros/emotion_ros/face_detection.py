@@ -332,7 +332,7 @@ class RegionDetector:
     new faces need the whole frame (FacePerception decides when).
     detector: a short-range BlazeFaceDetector. box_correction: its boxes as
     the main detector draws them ({'scale', 'shift'}, see
-    SHORT_TO_FULL_RANGE_BOX), or None.
+    SHORT_TO_FULL_RANGE_BOX), or None when they need none.
     """
 
     def __init__(self, detector: BlazeFaceDetector, box_correction: dict | None = None,
@@ -341,10 +341,10 @@ class RegionDetector:
         self.box_correction = box_correction
         self.region_size = region_size
 
-    def detect(self, image: np.ndarray, boxes) -> Detections | None:
-        """One detection for each box ([x, y, w, h] of a face in the last frame), highest
-        score first as every detector's; None when a face is not in its region any more
-        (turned away, hidden, moved fast): only the whole frame can say where it went."""
+    def find(self, image: np.ndarray, boxes) -> Detections | None:
+        """The short-range detection nearest each box's centre, uncorrected, in the boxes'
+        order; None when a face is not in its region any more (turned away, hidden, moved
+        fast): only the whole frame can say where it went."""
         found = []
         for box in np.asarray(boxes, np.float32).reshape(-1, 4):
             centre = box[:2] + box[2:] / 2
@@ -354,19 +354,40 @@ class RegionDetector:
                 return None
             nearest = int(np.argmin(np.linalg.norm(
                 detections.boxes[:, :2] + detections.boxes[:, 2:] / 2 - centre, axis=1)))
-            found.append((detections.boxes[nearest].copy(), detections.scores[nearest],
+            found.append((detections.boxes[nearest], detections.scores[nearest],
                           detections.keypoints[nearest]))
         if not found:
             return Detections.empty(len(BLAZEFACE_KEYPOINTS))
-        boxes, scores, keypoints = (np.stack(column) for column in zip(*found))
-        if self.box_correction is not None:
-            size = boxes[:, 2:] * self.box_correction['scale']
-            centres = boxes[:, :2] + boxes[:, 2:] / 2 \
-                - np.asarray(self.box_correction['shift'], np.float32) * boxes[:, 2:]
-            boxes = np.concatenate([centres - size / 2, size], axis=1)
-        order = np.argsort(-scores, kind='stable')
-        return Detections(boxes[order].astype(np.float32), scores[order].astype(np.float32),
-                          keypoints[order].astype(np.float32))
+        boxes, scores, keypoints = (np.stack(column).astype(np.float32) for column in zip(*found))
+        return Detections(boxes, scores, keypoints)
+
+    def detect(self, image: np.ndarray, boxes, corrections=None) -> Detections | None:
+        """find's detections with their boxes corrected, highest score first as every
+        detector's. corrections: one {'scale', 'shift'} per box (a face's own, see
+        correction_between), or None for box_correction."""
+        found = self.find(image, boxes)
+        if found is None or not len(found):
+            return found
+        corrections = [c or self.box_correction for c in (corrections or [None] * len(found))]
+        if any(c is not None for c in corrections):
+            scale = np.array([c['scale'] if c else 1.0 for c in corrections], np.float32)
+            shift = np.array([c['shift'] if c else (0.0, 0.0) for c in corrections], np.float32)
+            sizes = found.boxes[:, 2:]
+            centres = found.boxes[:, :2] + sizes / 2 - shift * sizes
+            found.boxes = np.concatenate([centres - sizes * scale[:, None] / 2,
+                                          sizes * scale[:, None]], axis=1).astype(np.float32)
+        order = np.argsort(-found.scores, kind='stable')
+        return Detections(found.boxes[order], found.scores[order], found.keypoints[order])
+
+
+def correction_between(region_box, box) -> dict:
+    """The {'scale', 'shift'} that turns a short-range box into the main detector's box of the
+    same face in the same frame (the form of SHORT_TO_FULL_RANGE_BOX)."""
+    region_box, box = np.asarray(region_box, np.float64), np.asarray(box, np.float64)
+    scale = float(np.sqrt(box[2] * box[3] / max(region_box[2] * region_box[3], 1e-6)))
+    shift = ((region_box[:2] + region_box[2:] / 2) - (box[:2] + box[2:] / 2)) / \
+        np.maximum(region_box[2:], 1e-6)
+    return {'scale': scale, 'shift': tuple(float(v) for v in shift)}
 
 
 def make_region_detector(detector, threads: int = INFERENCE_THREADS, device: str = 'CPU'):

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from .alignment import CROP_MARGIN, CROP_SIZE, align_face
+from .face_detection import Detections, box_iou, correction_between
 from .face_landmarks import FACEMESH_MIN_PRESENCE
 from .tracking import FaceTracker
 
@@ -32,7 +33,12 @@ class FacePerception:
     of the last frame (up to max_region_faces of them) are found again in a
     region around each, for a third of the CPU; a face not found there, or a
     frame without faces, sends the next look to the whole frame. New faces are
-    found by the whole-frame looks: up to full_detection_interval late.
+    found by the whole-frame looks: up to full_detection_interval late. At a
+    whole-frame look the tracked faces are also found in their regions, and
+    each face's region boxes are corrected to its own whole-frame box from
+    then on (face_detection.correction_between), so that its crops keep the
+    framing of the whole-frame look; until then, the region detector's
+    box_correction applies.
     """
 
     def __init__(self, detector, tracker: FaceTracker, crop_size: int = CROP_SIZE,
@@ -50,18 +56,36 @@ class FacePerception:
         self.region_looks = 0           # frames whose faces were found in their regions
         self._last_whole_frame = -float('inf')
         self._last_boxes = []
+        self._last_ids = []
+        self._corrections = {}          # track id -> its region boxes' correction
 
     def _detect(self, image: np.ndarray, stamp: float):
-        if self.region_detector is not None and \
-                0 < len(self._last_boxes) <= self.max_region_faces and \
-                0 <= stamp - self._last_whole_frame < self.full_detection_interval:
-            detections = self.region_detector.detect(image, self._last_boxes)
+        following = self.region_detector is not None and \
+            0 < len(self._last_boxes) <= self.max_region_faces
+        if following and 0 <= stamp - self._last_whole_frame < self.full_detection_interval:
+            detections = self.region_detector.detect(
+                image, self._last_boxes, [self._corrections.get(i) for i in self._last_ids])
             if detections is not None:
                 self.region_looks += 1
                 return detections
         self._last_whole_frame = stamp
         self.whole_frame_looks += 1
-        return self.detector.detect(image)
+        detections = self.detector.detect(image)
+        if following and self.region_detector.box_correction is not None and len(detections):
+            self._learn_corrections(image, detections)
+        return detections
+
+    def _learn_corrections(self, image: np.ndarray, whole: Detections):
+        """Each followed face's correction from its region box to its whole-frame box."""
+        found = self.region_detector.find(image, self._last_boxes)
+        if found is None:
+            return
+        overlap = box_iou(found.boxes, whole.boxes)
+        for row, face_id in enumerate(self._last_ids):
+            match = int(overlap[row].argmax())
+            if overlap[row, match] >= 0.4:
+                self._corrections[face_id] = correction_between(found.boxes[row],
+                                                                whole.boxes[match])
 
     def process(self, image: np.ndarray, stamp: float) -> list[TrackedFace]:
         """Faces of a BGR frame taken at `stamp` seconds, highest score first."""
@@ -85,6 +109,8 @@ class FacePerception:
             for face, face_points, score in zip(faces, points, presence):
                 face.mesh = face_points if score >= FACEMESH_MIN_PRESENCE else None
         self._last_boxes = [face.box for face in faces]
+        self._last_ids = [face.id for face in faces]
+        self._corrections = {i: c for i, c in self._corrections.items() if i in self._last_ids}
         return faces
 
 
