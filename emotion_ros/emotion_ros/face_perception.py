@@ -62,16 +62,19 @@ class FacePerception:
     def _detect(self, image: np.ndarray, stamp: float):
         following = self.region_detector is not None and \
             0 < len(self._last_boxes) <= self.max_region_faces
+        lost = False    # a followed face not in its region this frame
         if following and 0 <= stamp - self._last_whole_frame < self.full_detection_interval:
             detections = self.region_detector.detect(
                 image, self._last_boxes, [self._corrections.get(i) for i in self._last_ids])
             if detections is not None:
                 self.region_looks += 1
                 return detections
+            lost = True
         self._last_whole_frame = stamp
         self.whole_frame_looks += 1
         detections = self.detector.detect(image)
-        if following and self.region_detector.box_correction is not None and len(detections):
+        if following and not lost and self.region_detector.box_correction is not None \
+                and len(detections):
             self._learn_corrections(image, detections)
         return detections
 
