@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion_ros.face_detection import BlazeFaceDetector, RegionDetector
+from emotion_ros.face_detection import BlazeFaceDetector, RegionDetector, correction_between
 from emotion_ros.training.data import load_fer2013
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,18 +36,18 @@ def padded_face(face: np.ndarray) -> np.ndarray:
 
 
 def box_pairs(pictures, full_range, regions):
-    """(size ratio, centre offset x, y) of each face both models find."""
+    """(size ratio, centre offset x, y) of each face both models find: the correction from
+    its short-range box to its full-range box (face_detection.correction_between)."""
     rows = []
     for picture in pictures:
         whole = full_range.detect(picture)
         if not len(whole):
             continue
-        found = regions.detect(picture, whole.boxes[:1])
+        found = regions.find(picture, whole.boxes[:1])
         if found is None:
             continue
-        full, short = whole.boxes[0], found.boxes[0]
-        offset = ((short[:2] + short[2:] / 2) - (full[:2] + full[2:] / 2)) / short[2:]
-        rows.append([np.sqrt(full[2] * full[3] / (short[2] * short[3])), *offset])
+        correction = correction_between(found.boxes[0], whole.boxes[0])
+        rows.append([correction['scale'], *correction['shift']])
     return np.array(rows)
 
 
@@ -58,7 +58,7 @@ def main(argv=None):
     parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'region_boxes.json')
     args = parser.parse_args(argv)
     faces = load_fer2013(args.data, 'Training')[0][:args.faces]
-    regions = RegionDetector(BlazeFaceDetector('short_range'), box_correction=None)
+    regions = RegionDetector(BlazeFaceDetector('short_range'))
     rows = box_pairs((padded_face(face) for face in faces), BlazeFaceDetector('full_range'),
                      regions)
     quartiles = np.percentile(rows, [25, 50, 75], axis=0)
