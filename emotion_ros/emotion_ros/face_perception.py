@@ -55,17 +55,17 @@ class FacePerception:
         self.whole_frame_looks = 0      # frames the detector saw whole
         self.region_looks = 0           # frames whose faces were found in their regions
         self._last_whole_frame = -float('inf')
-        self._last_boxes = []
-        self._last_ids = []
+        self._last_faces = []           # the tracked faces of the last frame
         self._corrections = {}          # track id -> its region boxes' correction
 
     def _detect(self, image: np.ndarray, stamp: float):
         following = self.region_detector is not None and \
-            0 < len(self._last_boxes) <= self.max_region_faces
+            0 < len(self._last_faces) <= self.max_region_faces
         lost = False    # a followed face not in its region this frame
         if following and 0 <= stamp - self._last_whole_frame < self.full_detection_interval:
             detections = self.region_detector.detect(
-                image, self._last_boxes, [self._corrections.get(i) for i in self._last_ids])
+                image, [face.box for face in self._last_faces],
+                [self._corrections.get(face.id) for face in self._last_faces])
             if detections is not None:
                 self.region_looks += 1
                 return detections
@@ -80,14 +80,14 @@ class FacePerception:
 
     def _learn_corrections(self, image: np.ndarray, whole: Detections):
         """Each followed face's correction from its region box to its whole-frame box."""
-        found = self.region_detector.find(image, self._last_boxes)
+        found = self.region_detector.find(image, [face.box for face in self._last_faces])
         if found is None:
             return
         overlap = box_iou(found.boxes, whole.boxes)
-        for row, face_id in enumerate(self._last_ids):
+        for row, face in enumerate(self._last_faces):
             match = int(overlap[row].argmax())
             if overlap[row, match] >= 0.4:
-                self._corrections[face_id] = correction_between(found.boxes[row],
+                self._corrections[face.id] = correction_between(found.boxes[row],
                                                                 whole.boxes[match])
 
     def process(self, image: np.ndarray, stamp: float) -> list[TrackedFace]:
@@ -111,9 +111,9 @@ class FacePerception:
                 None if detections.keypoints is None else [face.keypoints for face in faces])
             for face, face_points, score in zip(faces, points, presence):
                 face.mesh = face_points if score >= FACEMESH_MIN_PRESENCE else None
-        self._last_boxes = [face.box for face in faces]
-        self._last_ids = [face.id for face in faces]
-        self._corrections = {i: c for i, c in self._corrections.items() if i in self._last_ids}
+        self._last_faces = faces
+        ids = {face.id for face in faces}
+        self._corrections = {i: c for i, c in self._corrections.items() if i in ids}
         return faces
 
 
