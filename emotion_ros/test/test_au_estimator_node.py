@@ -35,6 +35,15 @@ def send_until(test_node, publisher, msg, received, timeout=15.0):
     return next(m for m in received if m.header.stamp == stamp)
 
 
+def received_with_stamp(test_node, received, stamp, timeout: float = 10.0):
+    """The message of `received` with that stamp, waiting for it: the detector's faces may
+    reach the test node after the AUs the estimator made from them (two topics, no order)."""
+    def matching():
+        return [m for m in received if m.header.stamp == stamp]
+    assert test_node.spin_until(matching, timeout), f'no message stamped {stamp}'
+    return matching()[0]
+
+
 def start_chain(start_node, test_node, namespace, estimator_params=None, detector_params=None):
     """face_detector and au_estimator in `namespace`, connected; returns the two nodes, the
     faces and action units seen, and a camera publisher."""
@@ -57,7 +66,7 @@ def test_detector_and_au_nodes_chain_over_dds(start_node, test_node):
     image = read_image('multi_face.jpg')
     msg = bgr_to_image_msg(image, Header(stamp=Time(sec=77, nanosec=5), frame_id='cam'))
     aus = send_until(test_node, camera, msg, aus_seen, timeout=60)
-    faces = next(f for f in faces_seen if f.header.stamp == msg.header.stamp)
+    faces = received_with_stamp(test_node, faces_seen, msg.header.stamp)
     assert aus.header.frame_id == 'cam'
     assert (aus.image_width, aus.image_height) == (image.shape[1], image.shape[0])
     assert sorted(a.face_id for a in aus.faces) == sorted(f.id for f in faces.faces)
@@ -85,7 +94,7 @@ def test_eyes_closed_au43_from_the_detector_landmarks_over_dds(start_node, test_
     for number in (40, 200):
         msg = bgr_to_image_msg(frames[number], Header(stamp=Time(sec=100 + number), frame_id='cam'))
         aus = send_until(test_node, camera, msg, aus_seen, timeout=60)
-        faces = next(f for f in faces_seen if f.header.stamp == msg.header.stamp)
+        faces = received_with_stamp(test_node, faces_seen, msg.header.stamp)
         assert len(aus.faces) == 1 == len(faces.faces)
         face = aus.faces[0]
         assert list(face.au_codes) == model_codes + [43]
