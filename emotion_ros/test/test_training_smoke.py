@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import zipfile
 
 import keras
 import numpy as np
@@ -32,6 +33,26 @@ def test_two_stages_export_and_reload_give_identical_outputs(tmp_path):
         np.testing.assert_array_equal(before, after)
     assert (tmp_path / 'au' / 'history.csv').read_text().count('\n') == 3   # header + 2 epochs
     _export_reload_and_compare(model, tmp_path / 'model', size=48)
+
+
+@pytest.mark.slow
+def test_face_region_heads_read_only_their_half_of_the_map(tmp_path):
+    """lower_face_rows on the 6x6 map: each AU unit's weights are zero outside its rows after
+    training, and the shipped file is a plain dense layer (no training-time constraint)."""
+    from emotion_ros.training.model import UPPER_FACE_AUS
+    pretrain(SHARED_DATA, tmp_path / 'pre', epochs=1, limit=256, steps=1)
+    model = train_au(SHARED_DATA, tmp_path / 'pre' / 'best.keras', tmp_path / 'au', epochs=2,
+                     limit=128, fer_copies=1, ckplus_copies=2, lower_face_rows=3,
+                     feature_layer='stage4b_relu', verbose=0)
+    assert tuple(model.get_layer('base').output.shape[1:]) == (6, 6, 128)
+    kernel = model.get_layer('au').get_weights()[0].reshape(6, 6 * 128, len(AU_CODES))
+    for unit, code in enumerate(AU_CODES):
+        read, unread = ((slice(0, 3), slice(3, 6)) if code in UPPER_FACE_AUS
+                        else (slice(3, 6), slice(0, 3)))
+        assert np.all(kernel[unread, :, unit] == 0) and np.any(kernel[read, :, unit] != 0), code
+    _export_reload_and_compare(model, tmp_path / 'model', size=48)
+    with zipfile.ZipFile(tmp_path / 'model' / 'au_model.keras') as saved:
+        assert 'KernelMask' not in saved.read('config.json').decode()
 
 
 def _export_reload_and_compare(model, directory, size):

@@ -42,8 +42,8 @@ from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .data import AU_CODES, FER_CLASSES, load_ckplus, load_ferplus_faces, select, subject_folds
 from .evaluate_emotions import SELECTION, figure_text, near_copies, scores, with_neighbourhood
 from .intervals import bootstrap_interval
-from .train import (DEFAULT_BASE, DEFAULT_DATA, REPO, base_features, fer_features, load_base,
-                    train_au)
+from .train import (DEFAULT_BASE, DEFAULT_DATA, FEATURE_LAYER, LOWER_FACE_ROWS, REPO, base_features, fer_features,
+                    load_base, train_au)
 
 FER_COPIES = 2      # as train_au's default, the shipped model's recipe
 
@@ -67,11 +67,14 @@ def au_metrics(truth: np.ndarray, probabilities: np.ndarray, au_codes, threshold
 
 
 def fold_configuration(base: Path, classifier: Path, folds: int, epochs: int, seed: int,
-                       limit: int | None) -> str:
+                       limit: int | None, lower_face_rows: int = LOWER_FACE_ROWS,
+                       feature_layer: str = FEATURE_LAYER) -> str:
     """What a cached fold depends on, as JSON: a fold file made otherwise is stale."""
     return json.dumps({'base_sha256': file_sha256(base), 'classifier_sha256': file_sha256(classifier),
                        'folds': folds, 'epochs': epochs, 'seed': seed, 'limit': limit,
-                       'fer_copies': FER_COPIES, 'au_codes': list(AU_CODES)}, sort_keys=True)
+                       'fer_copies': FER_COPIES, 'au_codes': list(AU_CODES),
+                       'lower_face_rows': lower_face_rows, 'feature_layer': feature_layer},
+                      sort_keys=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -123,7 +126,8 @@ def fold_chain(model, neighbourhood: NeighbourhoodFeatures, shipped: AUEmotionCl
 
 
 def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path, folds: int,
-                   epochs: int, seed: int, limit: int | None = None):
+                   epochs: int, seed: int, limit: int | None = None,
+                   lower_face_rows: int = LOWER_FACE_ROWS, feature_layer: str = FEATURE_LAYER):
     """Out-of-fold AU probabilities and chain emotions for every CK+ image, and the fold of each.
 
     Fold results are cached in `work` with the configuration that made them;
@@ -132,7 +136,8 @@ def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path
     ckplus = load_ckplus(data_dir)
     if limit:
         ckplus = select(ckplus, np.arange(0, len(ckplus['images']), max(1, len(ckplus['images']) // limit)))
-    configuration = fold_configuration(base, classifier_path, folds, epochs, seed, limit)
+    configuration = fold_configuration(base, classifier_path, folds, epochs, seed, limit,
+                                       lower_face_rows, feature_layer)
     shipped = AUEmotionClassifier.load(classifier_path, AU_CODES)
     # The FER half of stage 2 and the k-NN's features are the same for every fold: once.
     fer_data = neighbourhood = None
@@ -153,12 +158,13 @@ def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path
             print(f'fold {fold + 1}/{folds}: training on {len(set(ckplus["subjects"][train_rows]))} '
                   f'subjects, testing on {len(set(ckplus["subjects"][test_rows]))}', flush=True)
             if fer_data is None:
-                frozen = load_base(base)
+                frozen = load_base(base, feature_layer)
                 fer_data = fer_features(frozen, data_dir, FER_COPIES, seed, limit)
                 neighbourhood = NeighbourhoodFeatures(frozen, data_dir, ckplus, limit)
             model = train_au(data_dir, base, work / f'fold{fold}', epochs,
                              ckplus=select(ckplus, train_rows), fer_copies=FER_COPIES, seed=seed,
-                             limit=limit, fer_data=fer_data, verbose=0)
+                             limit=limit, fer_data=fer_data, lower_face_rows=lower_face_rows,
+                             feature_layer=feature_layer, verbose=0)
             faces = model_input(ckplus['images'][test_rows], int(model.input.shape[1]))
             fold_probabilities = model.predict(faces, verbose=0)['au']
             fold_chain_labels = fold_chain(model, neighbourhood, shipped, ckplus, train_rows, test_rows)
@@ -240,12 +246,16 @@ def main(argv=None):
     parser.add_argument('--epochs', type=int, default=30)
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--limit', type=int, help='smoke runs: a subset of the images')
+    parser.add_argument('--lower-face-rows', type=int, default=LOWER_FACE_ROWS,
+                        help='stage 2 as train au --lower-face-rows')
+    parser.add_argument('--feature-layer', default=FEATURE_LAYER, help='stage 2 as train au --feature-layer')
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
 
     ckplus, probabilities, chain, fold_of = cross_validate(
-        args.data, args.base, args.classifier, args.work, args.folds, args.epochs, args.seed, args.limit)
+        args.data, args.base, args.classifier, args.work, args.folds, args.epochs, args.seed, args.limit,
+        args.lower_face_rows, args.feature_layer)
     per_au, means = au_metrics(ckplus['au'], probabilities, AU_CODES)
     intervals = au_f1_intervals(ckplus['au'], probabilities, ckplus['subjects'], AU_CODES)
     for name, interval in intervals.items():

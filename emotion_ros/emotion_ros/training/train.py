@@ -35,6 +35,13 @@ REPO = Path(__file__).resolve().parents[3]
 # The shipped AU model's stage 1: the second cycle (`make pretrain` trains both anew into
 # runs/ferplus_base and runs/ferplus_base_cycle2).
 DEFAULT_BASE = REPO / 'artifacts' / 'ferplus_base_cycle2' / 'best.keras'
+# Stage 2's heads read this layer of the base: the last conv stage's 6x6x128 map, before its
+# pooling ('stage4_pool', 3x3x128), so that each AU unit can be given its half of the face.
+FEATURE_LAYER = 'stage4b_relu'
+# Stage 2's AU units: > 0 confines each to its part of the face (see train_au): the
+# lower-face units read the bottom 3 of the 6 rows (the lower half of the crop), the
+# upper-face units the top 3; 0 lets every unit read the whole map.
+LOWER_FACE_ROWS = 3
 DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
 
 
@@ -185,9 +192,13 @@ def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed:
     return metrics
 
 
-def load_base(path: Path) -> 'keras.Model':
-    """The convolutional base of a stage-1 model (pretrain's best.keras)."""
-    return _keras().models.load_model(path).get_layer('base')
+def load_base(path: Path, feature_layer: str = FEATURE_LAYER) -> 'keras.Model':
+    """The convolutional base of a stage-1 model (pretrain's best.keras), up to feature_layer."""
+    keras = _keras()
+    base = keras.models.load_model(path).get_layer('base')
+    if feature_layer == base.layers[-1].name:
+        return base
+    return keras.Model(base.input, base.get_layer(feature_layer).output, name='base')
 
 
 def augmented_copies(images: np.ndarray, copies: int, seed: int) -> np.ndarray:
@@ -216,7 +227,8 @@ def fer_features(base, data_dir: Path, fer_copies: int, seed: int = 1, limit: in
 def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: dict | None = None,
              fer_copies: int = 2, ckplus_copies: int = 29, batch_size: int = 256, seed: int = 1,
              limit: int | None = None, learning_rate: float = 1e-3, emotion_weight: float = 1.0,
-             dropout: float = 0.3, fer_data: tuple | None = None, verbose: int = 2):
+             dropout: float = 0.3, fer_data: tuple | None = None, lower_face_rows: int = LOWER_FACE_ROWS,
+             feature_layer: str = FEATURE_LAYER, verbose: int = 2):
     """Stage 2 on the CK+ faces given (default: all): heads trained on the frozen base's features.
 
     The base stays as stage 1 left it, so its features are computed once, for the faces and
@@ -224,16 +236,19 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
     copies because it has 38 times fewer faces. Trains a fixed number of
     epochs: no early stopping on data that may be someone's test fold.
     fer_data: fer_features' result, to reuse across runs on the same base.
+    lower_face_rows: > 0 confines each AU unit to its part of the face (model.face_region_rows:
+    lower-face units read that many bottom rows of the feature map, upper-face units the rest).
+    feature_layer: the base's layer the heads read (load_base).
     Returns the two-output model (base + heads).
     """
     keras = _keras()
-    from .model import WeightedBinaryCrossentropy, build_au_model, build_heads
+    from .model import WeightedBinaryCrossentropy, build_au_model, build_heads, face_region_rows
     keras.utils.set_random_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     ckplus = ckplus if ckplus is not None else load_ckplus(data_dir)
     if limit:
         ckplus = select(ckplus, subset(limit, seed, np.arange(len(ckplus['images'])))[0])
-    base = load_base(base_path)
+    base = load_base(base_path, feature_layer)
     fer_x, fer_y, val_x, val_y = fer_data or fer_features(base, data_dir, fer_copies, seed, limit)
     ck_x = base_features(base, augmented_copies(ckplus['images'], ckplus_copies, seed + 1))
     fer_rows, ck_rows = len(fer_x), len(ck_x)
@@ -250,7 +265,10 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
                'emotion': np.concatenate([np.ones(fer_rows), ck_emotions >= 0]).astype(np.float32)}
     ck_fraction = ck_rows / len(features)
 
-    heads = build_heads(features.shape[1:], num_aus, len(FER_CLASSES), dropout)
+    rows_per_au = face_region_rows(AU_CODES, features.shape[1], lower_face_rows) \
+        if lower_face_rows else None
+    heads = build_heads(features.shape[1:], num_aus, len(FER_CLASSES), dropout,
+                        rows_per_au=rows_per_au)
     steps = int(np.ceil(len(features) / batch_size))
     heads.compile(
         keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps,
@@ -321,6 +339,11 @@ def main(argv=None):
                                    help='augmented copies of each FER2013 face (FER+ votes)')
     sub.choices['au'].add_argument('--ckplus-copies', type=int, default=29,
                                    help='augmented copies of each CK+ face')
+    sub.choices['au'].add_argument('--lower-face-rows', type=int, default=LOWER_FACE_ROWS,
+                                   help='bottom rows of the feature map the lower-face AU units '
+                                        'read (upper-face units read the rest); 0: every unit reads all')
+    sub.choices['au'].add_argument('--feature-layer', default=FEATURE_LAYER,
+                                   help="the base's layer the heads read")
     sub.choices['au'].add_argument('--export', type=Path, help='directory for the shipped model')
     args = parser.parse_args(argv)
     if args.stage == 'pretrain':
@@ -329,9 +352,12 @@ def main(argv=None):
                  low_resolution=args.low_resolution)
     else:
         model = train_au(args.data, args.base, args.out, args.epochs, fer_copies=args.fer_copies,
-                         ckplus_copies=args.ckplus_copies, seed=args.seed, limit=args.limit)
+                         ckplus_copies=args.ckplus_copies, seed=args.seed, limit=args.limit,
+                         lower_face_rows=args.lower_face_rows, feature_layer=args.feature_layer)
         metrics = {'stage': 'au', 'epochs': args.epochs, 'seed': args.seed,
                    'fer_copies': args.fer_copies, 'ckplus_copies': args.ckplus_copies,
+                   'lower_face_rows': args.lower_face_rows,
+                   'feature_layer': args.feature_layer,
                    'ckplus_images': 'all dev subjects', 'base': args.base.name}
         (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
         if args.export:
