@@ -1,6 +1,6 @@
 """Why the robot thinks so: saliency maps of the AU model and the emotion, as PNGs.
 
-    python -m emotion_ros.explain IMAGE_OR_VIDEO [--face N] [--out DIR] [--method gradcam]
+    python -m emotion_ros.explain IMAGE_OR_VIDEO [--face N] [--out DIR] [--method hirescam]
     python -m emotion_ros.explain --sanity [--data DIR] [--out results/saliency]
 
 On an image: per face (numbered 1, 2, ... from the most confident detection; --face N
@@ -25,11 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .saliency import (METHODS, Saliency, emotion_map, explain_emotion, half_shares,
-                       randomisation_correlations, weighted_layers)
+from .saliency import (DEFAULT_METHOD, METHODS, Saliency, emotion_map, explain_emotion,
+                       half_shares, randomisation_correlations, weighted_layers)
 
 VIDEO_SUFFIXES = {'.mp4', '.mov', '.avi', '.mkv', '.webm', '.m4v'}
-DEFAULT_METHOD = 'gradcam'
 FACS_NAMES = {1: 'inner brow raiser', 2: 'outer brow raiser', 4: 'brow lowerer',
               5: 'upper lid raiser', 6: 'cheek raiser', 7: 'lid tightener', 9: 'nose wrinkler',
               10: 'upper lip raiser', 12: 'lip corner puller', 14: 'dimpler',
@@ -217,11 +216,12 @@ def explain_video(explainer: Explainer, path: Path, out: Path, face_number: int 
 
 
 def sanity(data_dir: Path, out: Path, faces_per_au: int | None = None, random_faces: int = 24,
-           depths=(1, 2, 4, 9)) -> dict:
-    """Issue 17's sanity check on CK+ (see the module docstring); writes sanity.json and .md."""
+           depths=(1, 2, 4, 9), model_dir: Path | None = None) -> dict:
+    """Issue 17's sanity check on CK+ (see the module docstring) of the AU model in model_dir
+    (default: the shipped one); writes sanity.json and .md."""
     from .au_model import AUModel
     from .training.data import load_ckplus
-    saliency = Saliency(AUModel(backend='tensorflow'))
+    saliency = Saliency(AUModel(model_dir, backend='tensorflow'))
     data = load_ckplus(data_dir, saliency.au_model.au_codes)
     shares = half_shares(saliency, data['images'], data['au'], data['subjects'], faces_per_au)
     # Randomisation: one face of each of the first subjects, the maps of every AU.
@@ -264,11 +264,12 @@ def main(argv=None):
     parser.add_argument('--data', type=Path, help='research data folder for --sanity '
                         '(default: ../shared/data beside the checkout)')
     parser.add_argument('--faces-per-au', type=int, help='--sanity: at most this many faces per AU')
+    parser.add_argument('--model', type=Path, help='--sanity: AU model folder (default: the shipped one)')
     args = parser.parse_args(argv)
     if args.sanity:
         from .training.train import DEFAULT_DATA, REPO
         out = args.out or REPO / 'results' / 'saliency'
-        report = sanity(args.data or DEFAULT_DATA, out, args.faces_per_au)
+        report = sanity(args.data or DEFAULT_DATA, out, args.faces_per_au, model_dir=args.model)
         for code, value in report['half_shares'].items():
             print(f"{code}: {value['share'][DEFAULT_METHOD]:.2f} of the {DEFAULT_METHOD} mass in the "
                   f"{value['half']} half ({value['faces']} faces; occlusion {value['occlusion']:.2f})")

@@ -19,10 +19,12 @@ face's map and the mirrored map of its mirror image, as the prediction is.
 All faces and all AUs asked for go through one traced tf.function call per batch (each face
 repeated once per AU, each copy back-propagating its own AU): no eager call per face.
 
-HiResCAM (Draelos & Carin 2020) is computed beside Grad-CAM: the same layer's output times
-its gradient, summed over channels, without Grad-CAM's spatial averaging of the gradient.
-Above that layer the shipped model has only max pooling, flatten and a dense layer, so the
-per-position sums add up exactly to the logit less its bias.
+HiResCAM (Draelos & Carin 2020, the default): the same layer's output times its gradient,
+summed over channels, without Grad-CAM's spatial averaging of the gradient. Above that layer
+the shipped model has only flatten and the AU layer, so the per-position sums add up exactly
+to the logit less its bias; and since that layer reads each AU from its half of the map
+(training.model.face_region_rows), HiResCAM shows which half carried an AU while Grad-CAM
+spreads its averaged gradient over positions the AU does not read.
 
 The emotion is read from the AU vector by a k-NN (emotion_classifier), which has no
 gradient. What carried it is measured through the shipped, calibrated classifier itself:
@@ -38,6 +40,10 @@ import numpy as np
 from .au_model import AUModel, model_input
 
 METHODS = ('guided_backprop', 'gradcam', 'guided_gradcam', 'hirescam')
+# HiResCAM: above its layer the shipped model has only flatten and the AU layer, so its map is
+# each position's exact share of the AU's logit (Grad-CAM's averaged gradient smears it over
+# positions the AU layer does not read); it also passes the randomisation check (README).
+DEFAULT_METHOD = 'hirescam'
 # Most images (face copies x AUs x mirror) per network call.
 MAX_IMAGES = 512
 
@@ -252,7 +258,7 @@ def overlay_rows(crops, probabilities: np.ndarray, model_codes, maps: SaliencyMa
     return np.vstack([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows])
 
 
-def live_view(saliency: 'Saliency', crops, method: str = 'gradcam', top: int = 3) -> np.ndarray:
+def live_view(saliency: 'Saliency', crops, method: str = DEFAULT_METHOD, top: int = 3) -> np.ndarray:
     """overlay_rows of `crops` for each face's `top` most probable AUs: two batched calls
     (the probabilities, then the maps of the AUs any face shows)."""
     codes = saliency.au_model.au_codes

@@ -19,14 +19,14 @@ from .image_conversion import ImageConversionError
 from .node_common import QOS_OVERRIDES, ErrorLog, declare_checked_parameters, run_node
 from .parameter_checks import Param, between, greater_than, one_of
 from .ros_messages import bgr_to_image_msg, image_msg_to_bgr
-from .saliency import METHODS, Saliency, live_view
+from .saliency import DEFAULT_METHOD, METHODS, Saliency, live_view
 
 MAX_CROP_PIXELS = 512 * 512
 
 PARAMETERS = {
     'rate': Param(1.0, greater_than(0.0), 'Hz: most pictures a second (and how often it looks '
                   'for a subscriber)'),
-    'method': Param('gradcam', one_of(*METHODS), 'saliency method (saliency.py)'),
+    'method': Param(DEFAULT_METHOD, one_of(*METHODS), 'saliency method (saliency.py)'),
     'top_aus': Param(3, between(1, 17), 'maps per face: its most probable AUs'),
     'max_faces': Param(4, between(1, 16), 'most faces per picture (the first in the message)'),
     'model_path': Param('', description="AU model directory; '' = the model shipped in the "
