@@ -264,7 +264,8 @@ def main(argv=None):
     parser.add_argument('--data', type=Path, help='research data folder for --sanity '
                         '(default: ../shared/data beside the checkout)')
     parser.add_argument('--faces-per-au', type=int, help='--sanity: at most this many faces per AU')
-    parser.add_argument('--model', type=Path, help='--sanity: AU model folder (default: the shipped one)')
+    parser.add_argument('--model', type=Path,
+                        help='--sanity: AU model folder (default: the shipped one)')
     args = parser.parse_args(argv)
     if args.sanity:
         from .training.train import DEFAULT_DATA, REPO

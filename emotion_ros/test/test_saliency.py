@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, read_image, requires_shared
-from emotion_ros.saliency import (DEFAULT_METHOD, EXPECTED_HALF, METHODS, Saliency, emotion_map, explain_emotion,
-                                  half_shares, live_view, randomisation_correlations,
-                                  top_au_codes, weighted_layers)
+from emotion_ros.saliency import (DEFAULT_METHOD, EXPECTED_HALF, METHODS, Saliency, emotion_map,
+                                  explain_emotion, half_shares, live_view,
+                                  randomisation_correlations, top_au_codes, weighted_layers)
 
 THRESHOLD = 0.7
 FACES_PER_AU = None     # the first frame of every CK+ subject coded with the AU (12 to 75 faces)

@@ -42,8 +42,8 @@ from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .data import AU_CODES, FER_CLASSES, load_ckplus, load_ferplus_faces, select, subject_folds
 from .evaluate_emotions import SELECTION, figure_text, near_copies, scores, with_neighbourhood
 from .intervals import bootstrap_interval
-from .train import (DEFAULT_BASE, DEFAULT_DATA, FEATURE_LAYER, LOWER_FACE_ROWS, REPO, base_features, fer_features,
-                    load_base, train_au)
+from .train import (DEFAULT_BASE, DEFAULT_DATA, FEATURE_LAYER, LOWER_FACE_ROWS, REPO,
+                    base_features, fer_features, load_base, train_au)
 
 FER_COPIES = 2      # as train_au's default, the shipped model's recipe
 
@@ -248,7 +248,8 @@ def main(argv=None):
     parser.add_argument('--limit', type=int, help='smoke runs: a subset of the images')
     parser.add_argument('--lower-face-rows', type=int, default=LOWER_FACE_ROWS,
                         help='stage 2 as train au --lower-face-rows')
-    parser.add_argument('--feature-layer', default=FEATURE_LAYER, help='stage 2 as train au --feature-layer')
+    parser.add_argument('--feature-layer', default=FEATURE_LAYER,
+                        help='stage 2 as train au --feature-layer')
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -59,12 +59,14 @@ UPPER_FACE_AUS = frozenset((1, 2, 4, 5, 6, 7))
 def face_region_rows(au_codes, map_height: int, lower_rows: int) -> list[tuple[int, ...]]:
     """Rows of the base's feature map each AU's unit may read, top row first: lower-face
     units the bottom `lower_rows` rows, upper-face units the rows above them."""
-    upper, lower = tuple(range(map_height - lower_rows)), tuple(range(map_height - lower_rows, map_height))
+    first_lower = map_height - lower_rows
+    upper, lower = tuple(range(first_lower)), tuple(range(first_lower, map_height))
     return [upper if code in UPPER_FACE_AUS else lower for code in au_codes]
 
 
 def region_mask(feature_shape, rows_per_au) -> np.ndarray:
-    """[H*W*C, K] 0/1 mask of a dense layer on the flattened [H, W, C] map: unit k sees rows_per_au[k]."""
+    """[H*W*C, K] 0/1 mask of a dense layer on the flattened [H, W, C] map: unit k reads the
+    rows rows_per_au[k]."""
     height, width, channels = (int(n) for n in feature_shape)
     mask = np.zeros((height, width * channels, len(rows_per_au)), np.float32)
     for unit, rows in enumerate(rows_per_au):

@@ -227,8 +227,9 @@ def fer_features(base, data_dir: Path, fer_copies: int, seed: int = 1, limit: in
 def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: dict | None = None,
              fer_copies: int = 2, ckplus_copies: int = 29, batch_size: int = 256, seed: int = 1,
              limit: int | None = None, learning_rate: float = 1e-3, emotion_weight: float = 1.0,
-             dropout: float = 0.3, fer_data: tuple | None = None, lower_face_rows: int = LOWER_FACE_ROWS,
-             feature_layer: str = FEATURE_LAYER, verbose: int = 2):
+             dropout: float = 0.3, fer_data: tuple | None = None,
+             lower_face_rows: int = LOWER_FACE_ROWS, feature_layer: str = FEATURE_LAYER,
+             verbose: int = 2):
     """Stage 2 on the CK+ faces given (default: all): heads trained on the frozen base's features.
 
     The base stays as stage 1 left it, so its features are computed once, for the faces and
