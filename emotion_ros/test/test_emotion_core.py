@@ -261,13 +261,23 @@ def test_care_responder_speaks_once_per_interval_and_only_to_faces_in_view():
         parse_responses(['no separator here'])
 
 
-def test_a_frames_faces_get_scikit_learns_answer_and_a_repeated_face_its_last():
+@pytest.mark.parametrize('metric', ['shipped', 'manhattan'])
+def test_a_frames_faces_get_scikit_learns_answer_and_a_repeated_face_its_last(metric):
     """The few faces of a frame are searched directly (emotion_classifier.FRAME_FACES): the
     shipped neighbourhood gives scikit-learn's KNeighborsClassifier's vote shares, also for a
     face on one of the points (only the neighbours at distance 0 vote), and the same for a
-    face asked again (remembered) or in a batch large enough for scikit-learn's own search."""
+    face asked again (remembered) or in a batch large enough for scikit-learn's own search;
+    with the shipped metric (euclidean: float32 candidates ranked exactly) and with cdist's
+    manhattan over the same points."""
     from sklearn.neighbors import KNeighborsClassifier
-    classifier = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+
+    def make():
+        shipped = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+        if metric == 'shipped':
+            return shipped
+        return AUEmotionClassifier(shipped.au_codes, shipped.n_neighbors, metric).fit(
+            shipped.points, shipped.point_labels)
+    classifier = make()
     reference = KNeighborsClassifier(classifier.n_neighbors, weights='distance',
                                      metric=classifier.metric).fit(
         classifier.points.astype(np.float64), classifier.point_labels)
@@ -283,6 +293,6 @@ def test_a_frames_faces_get_scikit_learns_answer_and_a_repeated_face_its_last():
     assert len(vectors) > emotion_classifier.FRAME_FACES
     np.testing.assert_allclose(classifier.vote_shares(vectors), expected, atol=1e-6)
     remembered = classifier.predict_proba(vectors[:3])          # asked a moment ago
-    searched = AUEmotionClassifier.load(SHIPPED_CLASSIFIER_PATH)
+    searched = make()
     searched.recent_answers = 0
     np.testing.assert_array_equal(remembered, searched.predict_proba(vectors[:3]))
