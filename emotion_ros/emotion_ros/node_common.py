@@ -185,11 +185,27 @@ def spin_until_stopped(executor):
         executor.spin_once(timeout_sec=SPIN_PERIOD)
 
 
+def make_executor():
+    """The executor a node process spins: rclpy's EventsExecutor where the distro has it
+    (Kilted and later, rclpy.experimental), else the SingleThreadedExecutor.
+
+    The EventsExecutor dispatches from C++ without rebuilding a wait set of every
+    subscription, timer and (lifecycle, parameter) service on each wake-up: on the composed
+    pipeline at 30 frames/s it took ~2.5 ms of CPU less per frame here (README, CPU at
+    camera rate). Callbacks run one at a time on the spinning thread, as before.
+    """
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:     # Humble, Jazzy
+        return SingleThreadedExecutor()
+    return EventsExecutor()
+
+
 def run_node(node_class, args=None, start=None, stop=None):
     """Create the node, call `start(node)` if given, spin until Ctrl-C, SIGTERM or shutdown,
     call `stop(node)` if given (the context still works), clean up."""
     init_stoppable(args)
-    executor = SingleThreadedExecutor()
+    executor = make_executor()
     node = None
     try:
         node = node_class()

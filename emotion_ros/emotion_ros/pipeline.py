@@ -13,7 +13,8 @@ the emotion stage, in-process (node_support.StageOutput), so faces and
 action_units are serialised only for other subscribers (rosbag record) and
 a frame needs one executor wake-up, not three. The stages of that chain share
 one lock (node_support.one_at_a_time), so they may also be spun by a
-MultiThreadedExecutor; this runner uses a single-threaded one.
+MultiThreadedExecutor; this runner uses node_common.make_executor's (events-driven where
+the distro has one, else single-threaded).
 Each stage is a lifecycle node brought up to active unless its `autostart`
 is false (then a lifecycle manager drives it through its services).
 --hri adds hri_publisher (ROS4HRI topics under /humans/faces; needs hri_msgs).
@@ -28,7 +29,7 @@ import sys
 
 import rclpy
 from ament_index_python.packages import get_package_share_directory
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.parameter import Parameter
 from rclpy.utilities import remove_ros_args
 
@@ -37,7 +38,7 @@ from .care_speaker_node import CareSpeakerNode
 from .emotion_node import EmotionNode
 from .face_detector_node import FaceDetectorNode
 from .hri_publisher_node import HriPublisherNode, import_hri_msgs, report_missing_hri_msgs
-from .node_common import init_stoppable, spin_until_stopped
+from .node_common import init_stoppable, make_executor, spin_until_stopped
 from .node_support import bring_up, shut_down
 
 
@@ -90,7 +91,7 @@ def main(args=None):
     except FileNotFoundError as error:
         parser.error(str(error))
     init_stoppable(args)
-    executor = SingleThreadedExecutor()
+    executor = make_executor()
     nodes = []
     try:
         nodes.append(FaceDetectorNode())
