@@ -47,6 +47,10 @@ PARAMETERS = {
                                      '(new faces); between two, the short-range model finds '
                                      'the last frame\'s faces (up to 2) around where they were; '
                                      '0 = the whole frame every frame'),
+    'detection_interval': Param(0.0, at_least(0.0), 's: the least time between two looks for '
+                                'faces (whole frame or regions); a frame sooner gets the last '
+                                'look\'s faces again (boxes, crops, ids), no network run; '
+                                '0 = a look on every frame'),
     'max_image_pixels': Param(3840 * 2160, at_least(1), 'larger images are dropped'),
     'input_compressed': Param(False, description='true: subscribe image/compressed (JPEG/PNG)'),
     'input_reliability': Param('best_effort', one_of('best_effort', 'reliable'),
@@ -89,7 +93,8 @@ class FaceDetectorNode(PipelineStage):
         regions = make_region_detector(detector, p['inference_threads'], p['device']) \
             if p['full_detection_interval'] > 0 else None
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'],
-                                         face_mesh, regions, p['full_detection_interval'])
+                                         face_mesh, regions, p['full_detection_interval'],
+                                         detection_interval=p['detection_interval'])
         self.last_processed = -float('inf')
         self.faces_pub = self.stage_publisher(FaceArray, 'faces')
         self.debug_pub = self.stage_publisher(Image, 'faces/debug_image', 1)
@@ -117,11 +122,12 @@ class FaceDetectorNode(PipelineStage):
 
     def stage_diagnostics(self):
         tracks = self.perception.tracker.tracks if self.perception else ()
-        looks = (self.perception.whole_frame_looks, self.perception.region_looks) \
-            if self.perception else (0, 0)
+        looks = (self.perception.whole_frame_looks, self.perception.region_looks,
+                 self.perception.held_frames) if self.perception else (0, 0, 0)
         return {'detector': self.settings['detector'], 'device': self.settings['device'],
                 'tracked faces': len(tracks),
-                'whole-frame looks': looks[0], 'region looks': looks[1]}
+                'whole-frame looks': looks[0], 'region looks': looks[1],
+                'frames given the last look': looks[2]}
 
     def process(self, msg):
         now = self.now_seconds()

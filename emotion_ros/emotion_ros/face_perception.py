@@ -39,11 +39,16 @@ class FacePerception:
     then on (face_detection.correction_between), so that its crops keep the
     framing of the whole-frame look; until then, the region detector's
     box_correction applies.
+    detection_interval (s): the least time between two looks (whole frame or
+    regions); a frame sooner is given the last look's faces again (boxes,
+    crops, ids) without running a network: the robot budget mode's way to
+    answer every frame at a fraction of the CPU. 0 = a look on every frame.
     """
 
     def __init__(self, detector, tracker: FaceTracker, crop_size: int = CROP_SIZE,
                  crop_margin: float = CROP_MARGIN, face_mesh=None, region_detector=None,
-                 full_detection_interval: float = 0.0, max_region_faces: int = 2):
+                 full_detection_interval: float = 0.0, max_region_faces: int = 2,
+                 detection_interval: float = 0.0):
         self.detector = detector
         self.tracker = tracker
         self.crop_size = crop_size
@@ -52,9 +57,12 @@ class FacePerception:
         self.region_detector = region_detector
         self.full_detection_interval = full_detection_interval
         self.max_region_faces = max_region_faces
+        self.detection_interval = detection_interval
         self.whole_frame_looks = 0      # frames the detector saw whole
         self.region_looks = 0           # frames whose faces were found in their regions
+        self.held_frames = 0            # frames given the last look's faces again
         self._last_whole_frame = -float('inf')
+        self._last_look = -float('inf')
         self._last_faces = []           # the tracked faces of the last frame
         self._corrections = {}          # track id -> its region boxes' correction
 
@@ -92,6 +100,11 @@ class FacePerception:
 
     def process(self, image: np.ndarray, stamp: float) -> list[TrackedFace]:
         """Faces of a BGR frame taken at `stamp` seconds, highest score first."""
+        # A clock that went back (a bag played again) is looked at at once.
+        if 0 <= stamp - self._last_look < self.detection_interval:
+            self.held_frames += 1
+            return list(self._last_faces)
+        self._last_look = stamp
         detections = self._detect(image, stamp)
         ids = self.tracker.update(detections.boxes, detections.scores, stamp)
         faces = []

@@ -127,6 +127,36 @@ def test_two_faces_are_followed_and_five_send_every_frame_to_the_detector(blazef
     assert perception.region_looks == 0
 
 
+def test_frames_between_two_looks_keep_the_last_looks_faces(blazeface):
+    """detection_interval (the robot mode's 0.1 s): a frame sooner than that after the last
+    look is given that look's faces again (the same boxes, crops and ids) and runs no network;
+    a face that leaves is dropped at most that late; a clock that goes back is looked at."""
+    frames, fps = read_frames('face_noface.mov')
+    every_frame = run(blazeface, frames, fps, 0.0)[0]
+    perception = FacePerception(blazeface, FaceTracker(), region_detector=make_region_detector(
+        blazeface), full_detection_interval=0.5, detection_interval=0.1)
+    held = [perception.process(frame, i / fps) for i, frame in enumerate(frames)]
+    looks = perception.whole_frame_looks + perception.region_looks
+    assert looks + perception.held_frames == len(frames)
+    assert looks <= np.ceil(len(frames) / (0.1 * fps)) + 1 and perception.held_frames > looks
+    look_frames = [0]
+    for i in range(1, len(frames)):
+        if i / fps - look_frames[-1] / fps >= 0.1:
+            look_frames.append(i)
+    for i, faces in enumerate(held):
+        source = held[max(j for j in look_frames if j <= i)]
+        assert [(f.id, f.box.tobytes(), f.crop.tobytes()) for f in faces] == \
+            [(f.id, f.box.tobytes(), f.crop.tobytes()) for f in source]
+    # The face leaves: from the first look after, it is gone, as on every frame's look.
+    gone = [i for i in look_frames if not every_frame[i]]
+    assert gone and all(not held[i] for i in gone)
+    assert sum(bool(f) for f in held) - sum(bool(f) for f in every_frame) <= np.ceil(0.1 * fps)
+    # A clock that goes back (a bag played again) is looked at at once.
+    before = perception.whole_frame_looks + perception.region_looks
+    perception.process(frames[0], 0.0)
+    assert perception.whole_frame_looks + perception.region_looks == before + 1
+
+
 def test_followed_faces_read_the_same_emotions(blazeface):
     """The AU model and the k-NN read the crops of followed faces as those of faces found in
     the whole frame, frame by frame (no smoothing)."""
