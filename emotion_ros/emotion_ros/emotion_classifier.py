@@ -304,7 +304,11 @@ class AUEmotionClassifier:
         new = [i for i, key in enumerate(keys) if key not in answers]
         if new:
             k = self._searches[band][1].n_neighbors
-            nearest, distances = self._nearest(au_vectors[new].astype(np.float64), band, k)
+            # One BLAS thread (~10 us to set): for a frame's few faces OpenBLAS shared the
+            # candidates' matrix product with its second thread, which then spun between
+            # frames, ~90% of a core at 30 frames/s with 3 faces here (README, Speed).
+            with self._threads.limit(limits=1, user_api='blas'):
+                nearest, distances = self._nearest(au_vectors[new].astype(np.float64), band, k)
             with np.errstate(divide='ignore'):
                 weights = 1.0 / distances
             exact = np.isinf(weights)
