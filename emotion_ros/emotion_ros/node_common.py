@@ -186,8 +186,9 @@ def spin_until_stopped(executor):
 
 
 def make_executor():
-    """The executor a node process spins: rclpy's EventsExecutor where the distro has it
-    (Kilted and later, rclpy.experimental), else the SingleThreadedExecutor.
+    """The executor a node process spins: rclpy's EventsExecutor where rclpy has it
+    (rclpy.experimental: Kilted, and Jazzy from rclpy 7.1.4), else the SingleThreadedExecutor
+    (Humble).
 
     The EventsExecutor dispatches from C++ without rebuilding a wait set of every
     subscription, timer and (lifecycle, parameter) service on each wake-up: on the composed
@@ -196,7 +197,7 @@ def make_executor():
     """
     try:
         from rclpy.experimental import EventsExecutor
-    except ImportError:     # Humble, Jazzy
+    except ImportError:     # Humble, older Jazzy
         return SingleThreadedExecutor()
     return EventsExecutor()
 
