@@ -31,9 +31,8 @@ width, the full-size points.
 Speed: scikit-learn answers a batch of faces well, but its per-call work
 (checks, chunking, thread pools) is most of a call for one face: the few
 faces of one frame (at most FRAME_FACES) are answered by the same exact
-search done directly (the k nearest of the same points, measured as scipy's cdist
-measures them; for the euclidean metric picked from candidates that one float32 matrix
-product finds; scikit-learn's distance weights), and a face whose AU vector is the one it
+search done directly (the k nearest of the same points from a k-d tree, scipy's cKDTree,
+in the same metric; scikit-learn's distance weights), and a face whose AU vector is the one it
 had a moment ago (the au_estimator's `au_rate` repeats a face's last
 reading between two) gets its last answer back without a search.
 """
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.spatial.distance import cdist
+from scipy.spatial import cKDTree
 from scipy.special import log_softmax
 from sklearn import config_context
 from sklearn.neighbors import KNeighborsClassifier
@@ -69,12 +68,8 @@ QUERY_CONFIG = query_config(config_context)
 # Most faces in one query that take the direct search (a frame's faces); larger batches
 # (evaluations, calibration) go through scikit-learn's.
 FRAME_FACES = 16
-# scikit-learn's metric names -> scipy's, for the direct search.
-CDIST_METRICS = {'manhattan': 'cityblock', 'cityblock': 'cityblock', 'l1': 'cityblock',
-                 'euclidean': 'euclidean', 'l2': 'euclidean'}
-# Candidates beyond k that the direct euclidean search ranks exactly: float32's rounding of
-# |p|^2 - 2 p.q (~1e-5 here) must not push a true neighbour past them.
-CANDIDATE_MARGIN = 16
+# scikit-learn's metric names -> the Minkowski p of the direct search's k-d tree.
+MINKOWSKI_P = {'manhattan': 1, 'cityblock': 1, 'l1': 1, 'euclidean': 2, 'l2': 2}
 # AU vectors whose answers are remembered (a few faces' last readings).
 RECENT_ANSWERS = 64
 
@@ -119,7 +114,7 @@ class AUEmotionClassifier:
         self.point_labels = np.zeros((0,), dtype='<U32')
         self.size_points = {}           # crop width px -> the points' faces read at that width
         # 0 (full size) or a size_points width -> (its points in float64, a KNeighborsClassifier
-        # over them, the euclidean direct search's float32 candidates index or None)
+        # over them, the direct search's k-d tree over them or None)
         self._searches = {}
         self._threads = ThreadpoolController()
         self._point_columns = None      # each point's label column, for the direct search
@@ -151,37 +146,23 @@ class AUEmotionClassifier:
 
     def _neighbour_search(self, vectors: np.ndarray) -> tuple:
         """The points in float64, a KNeighborsClassifier over them (with point_labels), and
-        for the euclidean metric the points transposed in float32 with their squared norms
-        (the direct search's candidates, _nearest).
+        for a Minkowski metric a k-d tree over them (the direct search, _nearest; ~15 ms to
+        build for 27k points).
         sklearn computes distances in float64: converting once here, not per query, saves time
         (and scikit-learn keeps float64 input as it is, without a copy of its own)."""
         vectors = vectors.astype(np.float64)
         knn = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(vectors)),
                                    weights='distance', metric=self.metric)
         knn.fit(vectors, self.point_labels)
-        candidates = None
-        if CDIST_METRICS.get(self.metric) == 'euclidean':
-            single = vectors.astype(np.float32)
-            candidates = np.ascontiguousarray(single.T), (single ** 2).sum(axis=1)
-        return vectors, knn, candidates
+        tree = cKDTree(vectors) if self.metric in MINKOWSKI_P else None
+        return vectors, knn, tree
 
     def _nearest(self, queries: np.ndarray, band: int, k: int) -> tuple:
-        """The k nearest points of each query row (float64) and their distances, as cdist
-        ranks and measures them. Euclidean: one float32 matrix product (|p|^2 - 2 p.q) picks
-        k + CANDIDATE_MARGIN candidates, whose exact float64 distances then rank and weigh
-        them: about half the time of cdist over all the points for a lone face here."""
-        points, _, candidates = self._searches[band]
-        if candidates is None or k + CANDIDATE_MARGIN >= len(points):
-            distances = cdist(queries, points, CDIST_METRICS[self.metric])
-            nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-            return nearest, np.take_along_axis(distances, nearest, axis=1)
-        transposed, squared_norms = candidates
-        approximate = squared_norms - 2.0 * (queries.astype(np.float32) @ transposed)
-        count = k + CANDIDATE_MARGIN
-        chosen = np.argpartition(approximate, count - 1, axis=1)[:, :count]
-        exact = np.sqrt(((points[chosen] - queries[:, None, :]) ** 2).sum(axis=2))
-        order = np.argpartition(exact, k - 1, axis=1)[:, :k]
-        return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(exact, order, axis=1)
+        """The k nearest points of each query row (float64) and their exact distances, from
+        the band's k-d tree: in one thread, and on the shipped neighbourhood about half the
+        time of a search through all the points for a lone face here (README, Speed)."""
+        distances, nearest = self._searches[band][2].query(queries, k, p=MINKOWSKI_P[self.metric])
+        return nearest.reshape(len(queries), k), distances.reshape(len(queries), k)
 
     def add_examples(self, au_vectors, labels, size_points: dict | None = None):
         """Add labelled points (a new emotion, or more of a known one) and refit.
@@ -282,7 +263,7 @@ class AUEmotionClassifier:
 
     def _band_vote_shares(self, au_vectors: np.ndarray, band: int) -> np.ndarray:
         """vote_shares among the points of one size (0: full size)."""
-        if len(au_vectors) <= FRAME_FACES and self.metric in CDIST_METRICS:
+        if len(au_vectors) <= FRAME_FACES and self.metric in MINKOWSKI_P:
             return self._frame_vote_shares(au_vectors, band)
         knn = self._searches[band][1]
         # One OpenMP thread: on an idle machine two are a little faster, but where the other
@@ -304,11 +285,7 @@ class AUEmotionClassifier:
         new = [i for i, key in enumerate(keys) if key not in answers]
         if new:
             k = self._searches[band][1].n_neighbors
-            # One BLAS thread (~10 us to set): for a frame's few faces OpenBLAS shared the
-            # candidates' matrix product with its second thread, which then spun between
-            # frames, ~90% of a core at 30 frames/s with 3 faces here (README, Speed).
-            with self._threads.limit(limits=1, user_api='blas'):
-                nearest, distances = self._nearest(au_vectors[new].astype(np.float64), band, k)
+            nearest, distances = self._nearest(au_vectors[new].astype(np.float64), band, k)
             with np.errstate(divide='ignore'):
                 weights = 1.0 / distances
             exact = np.isinf(weights)

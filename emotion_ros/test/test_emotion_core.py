@@ -267,8 +267,8 @@ def test_a_frames_faces_get_scikit_learns_answer_and_a_repeated_face_its_last(me
     shipped neighbourhood gives scikit-learn's KNeighborsClassifier's vote shares, also for a
     face on one of the points (only the neighbours at distance 0 vote), and the same for a
     face asked again (remembered) or in a batch large enough for scikit-learn's own search;
-    with the shipped metric (euclidean: float32 candidates ranked exactly) and with cdist's
-    manhattan over the same points."""
+    with the shipped metric (euclidean) and with manhattan over the same points (the k-d
+    tree's p=2 and p=1)."""
     from sklearn.neighbors import KNeighborsClassifier
 
     def make():
