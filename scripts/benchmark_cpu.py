@@ -12,9 +12,12 @@ After --warmup s, the CPU time of each process (all its threads: utime +
 stime of /proc/<pid>/stat) is read over a window of --seconds s; reported
 per process and in total as CPU ms per frame sent and % of one core, with
 the frames sent in the window and how many of them /emotions answered (by
-their stamps). Writes a JSON (default results/benchmark_cpu.json).
+their stamps). With --repeats N each case is measured in N windows one after
+the other, and the table gives their median (this shared machine swings by
+a third between windows of the same code). Writes a JSON (default
+results/benchmark_cpu.json): every window in `runs`, each case's median in `medians`.
 
-    python scripts/benchmark_cpu.py [--rate 15 30] [--faces 1 3] [--seconds 30] \
+    python scripts/benchmark_cpu.py [--rate 15 30] [--faces 1 3] [--seconds 30] [--repeats 1] \
         [--mode composed|nodes|both] [--profile default|robot] [--out results/benchmark_cpu.json]
 
 The sending process's own CPU is not counted. On a machine where other work
@@ -101,6 +104,25 @@ def play(node, executor, processes, frames, rate, warmup, seconds):
             'processes': per_process, 'total': total}
 
 
+def medians(runs) -> list[dict]:
+    """Each case's (mode, faces, rate) median window by total CPU per frame, with every
+    window's figure and the frames sent and answered in all of them."""
+    cases = {}
+    for run in runs:
+        cases.setdefault((run['mode'], run['faces'], run['rate']), []).append(run)
+    out = []
+    for windows in cases.values():
+        ordered = sorted(windows, key=lambda r: r['total']['cpu_ms_per_frame'])
+        middle = ordered[(len(ordered) - 1) // 2]
+        out.append({key: middle[key] for key in ('mode', 'profile', 'faces', 'rate')} | {
+            'cpu_ms_per_frame': middle['total']['cpu_ms_per_frame'],
+            'core_percent': middle['total']['core_percent'],
+            'windows_cpu_ms_per_frame': [r['total']['cpu_ms_per_frame'] for r in windows],
+            'frames_sent': sum(r['frames_sent'] for r in windows),
+            'frames_answered': sum(r['frames_answered'] for r in windows)})
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--rate', type=float, nargs='+', default=[15.0, 30.0],
@@ -108,6 +130,8 @@ def main(argv=None):
     parser.add_argument('--faces', type=int, nargs='+', default=[1, 3], choices=[1, 3, 5])
     parser.add_argument('--seconds', type=float, default=30.0, help='measured window per run')
     parser.add_argument('--warmup', type=float, default=5.0, help='s sent before the window')
+    parser.add_argument('--repeats', type=int, default=1,
+                        help='windows per case, one after the other; the table gives the median')
     parser.add_argument('--mode', choices=[*MODES, 'both'], default='both')
     parser.add_argument('--profile', choices=['default', 'robot'], default='default')
     parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'benchmark_cpu.json')
@@ -130,11 +154,13 @@ def main(argv=None):
             try:
                 for faces in args.faces:
                     for rate in args.rate:
-                        run = {'mode': mode, 'profile': args.profile, 'faces': faces,
-                               'rate': rate, **play(node, executor, processes, frames[faces],
-                                                    rate, args.warmup, args.seconds)}
-                        runs.append(run)
-                        print(json.dumps(run), flush=True)
+                        for repeat in range(args.repeats):
+                            run = {'mode': mode, 'profile': args.profile, 'faces': faces,
+                                   'rate': rate, 'repeat': repeat,
+                                   **play(node, executor, processes, frames[faces], rate,
+                                          args.warmup, args.seconds)}
+                            runs.append(run)
+                            print(json.dumps(run), flush=True)
             finally:
                 for process in started:
                     process.send_signal(2)
@@ -149,15 +175,16 @@ def main(argv=None):
                         'at the rate, stamped when sent; CPU of the pipeline processes only',
               'machine': {'cpu': platform.processor() or platform.machine(),
                           'cores': os.cpu_count(), 'load_average_at_end': os.getloadavg()},
-              'runs': runs}
+              'runs': runs, 'medians': medians(runs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + '\n')
-    print('| mode | profile | faces | frames/s in | answered | CPU ms/frame | % of one core |')
+    print('| mode | profile | faces | frames/s in | answered | CPU ms/frame (median; each '
+          'window) | % of one core |')
     print('|---|---|---|---|---|---|---|')
-    for r in runs:
-        print(f"| {r['mode']} | {r['profile']} | {r['faces']} | {r['rate']:g} | "
-              f"{r['frames_answered']}/{r['frames_sent']} | {r['total']['cpu_ms_per_frame']} | "
-              f"{r['total']['core_percent']} |")
+    for m in report['medians']:
+        print(f"| {m['mode']} | {m['profile']} | {m['faces']} | {m['rate']:g} | "
+              f"{m['frames_answered']}/{m['frames_sent']} | {m['cpu_ms_per_frame']} "
+              f"({', '.join(map(str, m['windows_cpu_ms_per_frame']))}) | {m['core_percent']} |")
     print(f'written to {args.out}')
 
 

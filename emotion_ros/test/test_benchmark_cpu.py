@@ -37,3 +37,7 @@ def test_cpu_benchmark_reports_each_process_and_the_frames_answered(tmp_path):
             assert usage['cpu_s'] > 0 and usage['cpu_ms_per_frame'] > 0
         assert abs(sum(u['cpu_s'] for u in run['processes'].values())
                    - run['total']['cpu_s']) < 0.01
+    # One window per case: each case's median is that window.
+    assert [(m['mode'], m['cpu_ms_per_frame'], m['frames_answered']) for m in report['medians']] \
+        == [(r['mode'], r['total']['cpu_ms_per_frame'], r['frames_answered'])
+            for r in report['runs']]
