@@ -113,8 +113,8 @@ class AUEmotionClassifier:
         self.points = np.zeros((0, len(self.au_codes)), np.float32)
         self.point_labels = np.zeros((0,), dtype='<U32')
         self.size_points = {}           # crop width px -> the points' faces read at that width
-        # 0 (full size) or a size_points width -> (its points in float64, a KNeighborsClassifier
-        # over them, the direct search's k-d tree over them or None)
+        # 0 (full size) or a size_points width -> (a KNeighborsClassifier over its points, the
+        # direct search's k-d tree over them or None)
         self._searches = {}
         self._threads = ThreadpoolController()
         self._point_columns = None      # each point's label column, for the direct search
@@ -145,8 +145,8 @@ class AUEmotionClassifier:
         return self
 
     def _neighbour_search(self, vectors: np.ndarray) -> tuple:
-        """The points in float64, a KNeighborsClassifier over them (with point_labels), and
-        for a Minkowski metric a k-d tree over them (the direct search, _nearest; ~15 ms to
+        """A KNeighborsClassifier over the points (with point_labels), and for a Minkowski
+        metric a k-d tree over them (the direct search, _nearest; ~15 ms to
         build for 27k points).
         sklearn computes distances in float64: converting once here, not per query, saves time
         (and scikit-learn keeps float64 input as it is, without a copy of its own)."""
@@ -155,13 +155,13 @@ class AUEmotionClassifier:
                                    weights='distance', metric=self.metric)
         knn.fit(vectors, self.point_labels)
         tree = cKDTree(vectors) if self.metric in MINKOWSKI_P else None
-        return vectors, knn, tree
+        return knn, tree
 
     def _nearest(self, queries: np.ndarray, band: int, k: int) -> tuple:
         """The k nearest points of each query row (float64) and their exact distances, from
         the band's k-d tree: in one thread, and on the shipped neighbourhood about half the
         time of a search through all the points for a lone face here (README, Speed)."""
-        distances, nearest = self._searches[band][2].query(queries, k, p=MINKOWSKI_P[self.metric])
+        distances, nearest = self._searches[band][1].query(queries, k, p=MINKOWSKI_P[self.metric])
         return nearest.reshape(len(queries), k), distances.reshape(len(queries), k)
 
     def add_examples(self, au_vectors, labels, size_points: dict | None = None):
@@ -182,7 +182,7 @@ class AUEmotionClassifier:
     @property
     def labels(self) -> tuple:
         """Emotion names, in the column order of predict_proba."""
-        return tuple(self._searches[0][1].classes_) if self._searches else ()
+        return tuple(self._searches[0][0].classes_) if self._searches else ()
 
     @property
     def calibrated(self) -> bool:
@@ -265,7 +265,7 @@ class AUEmotionClassifier:
         """vote_shares among the points of one size (0: full size)."""
         if len(au_vectors) <= FRAME_FACES and self.metric in MINKOWSKI_P:
             return self._frame_vote_shares(au_vectors, band)
-        knn = self._searches[band][1]
+        knn = self._searches[band][0]
         # One OpenMP thread: on an idle machine two are a little faster, but where the other
         # core is busy (the detector, DDS) scikit-learn's two threads waited for each other,
         # up to 70 ms a call here against 1-2 ms on one (README, Speed).
@@ -284,7 +284,7 @@ class AUEmotionClassifier:
                 answers[key] = self._recent[key]
         new = [i for i, key in enumerate(keys) if key not in answers]
         if new:
-            k = self._searches[band][1].n_neighbors
+            k = self._searches[band][0].n_neighbors
             nearest, distances = self._nearest(au_vectors[new].astype(np.float64), band, k)
             with np.errstate(divide='ignore'):
                 weights = 1.0 / distances
