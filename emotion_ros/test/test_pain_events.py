@@ -64,8 +64,12 @@ def test_lasting_pain_gives_one_episode_and_the_robot_asks_once(start_node, test
 
     assert [(e.type, e.emotion, e.face_id) for e in events] == [
         (EmotionEvent.START, 'pain', 8), (EmotionEvent.END, 'pain', 8)], emotion.log()
-    assert all('pain' not in e.faces[0].labels for e in emotions)
-    scores = [e.faces[0].pain_score for e in emotions]
+    # Only the frames' own answers: waiting for the last event or the speech can outlast
+    # face_timeout, and then the node says that nobody is in view (an empty EmotionArray).
+    answers = [e.faces[0] for e in emotions if e.faces]
+    assert len(answers) == len(sequence)
+    assert all('pain' not in face.labels for face in answers)
+    scores = [face.pain_score for face in answers]
     assert max(scores[:10]) < max(scores[10:30])
     assert [s.data for s in speech] == [parse_responses(DEFAULT_RESPONSES)['pain']], \
         speaker.log() + emotion.log()
