@@ -1,6 +1,6 @@
 """scripts/benchmark_cpu.py's short path: a real pipeline, composed and as separate nodes, in
-the robot profile, fed at 15 frames/s; the JSON it writes (not its speed, which depends on the
-machine)."""
+the robot profile, fed at 15 frames/s; and scripts/profile_stages.py's, the stages' part per
+frame. The JSON they write, not their speed, which depends on the machine."""
 import json
 import os
 import subprocess
@@ -41,3 +41,29 @@ def test_cpu_benchmark_reports_each_process_and_the_frames_answered(tmp_path):
     assert [(m['mode'], m['cpu_ms_per_frame'], m['frames_answered']) for m in report['medians']] \
         == [(r['mode'], r['total']['cpu_ms_per_frame'], r['frames_answered'])
             for r in report['runs']]
+
+
+def test_stage_profile_splits_looks_and_held_frames(tmp_path):
+    """scripts/profile_stages.py on a short run of the robot mode: frames with a look and frames
+    given the last look's faces (one look per detection_interval of stamps), each with its
+    stages' parts adding up to its total."""
+    sample_path('single_face.mp4')
+    out = tmp_path / 'stages.json'
+    subprocess.run([sys.executable, str(SCRIPTS / 'profile_stages.py'), '--profile', 'robot',
+                    '--faces', '1', '--frames', '60', '--out', str(out)],
+                   cwd=SCRIPTS, check=True, timeout=300, env=os.environ.copy())
+    report = json.loads(out.read_text())
+    assert report['command'].startswith('python scripts/profile_stages.py --profile robot')
+    [run] = report['runs']
+    assert (run['profile'], run['faces'], run['frames']) == ('robot', 1, 60)
+    # robot.yaml looks 10 times a second: about one frame in three at 30 frames/s.
+    assert run['look']['frames'] + run['held']['frames'] == 60
+    assert 15 <= run['look']['frames'] <= 25, run
+    for kind in ('look', 'held'):
+        parts = run[kind]['parts_mean_ms']
+        assert {'face_detector', 'au_estimator', 'emotion', 'k-NN', 'publish /emotions'} <= set(parts)
+        assert all(ms > 0 for name, ms in parts.items() if name != 'rest (decoding, glue)'), parts
+        assert abs(sum(parts.values()) - run[kind]['mean_ms']) < 0.01
+    # A held frame runs no network: its detector part is a fraction of a look's.
+    assert run['held']['parts_mean_ms']['face_detector'] < run['look']['parts_mean_ms']['face_detector']
+    assert run['mean_ms_per_frame'] > 0
