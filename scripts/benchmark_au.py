@@ -7,9 +7,11 @@ divided by the batch size, with the process's CPU time per face over the
 same calls (all threads). OpenVINO is timed with one inference thread per
 core (OpenVINO's choice, the fastest) and with one thread (the
 au_estimator's default `inference_threads`: less CPU per face, a little
-slower). Writes results/benchmark_au.json.
+slower); with --bf16 also with one thread at `precision: bf16`, which
+computes in bf16 where the CPU can (AMX, avx512_bf16) and is f32 elsewhere.
+Writes results/benchmark_au.json.
 
-    python scripts/benchmark_au.py [--backends tensorflow openvino] [--runs 300]
+    python scripts/benchmark_au.py [--backends tensorflow openvino] [--runs 300] [--bf16]
 """
 import argparse
 import json
@@ -41,6 +43,16 @@ def sample_crops(count=8):
     return np.array(crops[:count])
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), so that figures from different machines are told apart."""
+    try:
+        return next(line.split(':', 1)[1].strip()
+                    for line in Path('/proc/cpuinfo').read_text().splitlines()
+                    if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return ''
+
+
 def time_per_face(model, crops, batch, runs):
     faces = crops[:batch]
     for _ in range(20):
@@ -61,6 +73,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--backends', nargs='+', default=list(BACKENDS), choices=list(BACKENDS))
     parser.add_argument('--runs', type=int, default=300)
+    parser.add_argument('--bf16', action='store_true',
+                        help='also OpenVINO with one thread at precision bf16')
     parser.add_argument('--output', default=str(ROOT / 'results' / 'benchmark_au.json'))
     args = parser.parse_args()
     crops = sample_crops()
@@ -68,6 +82,8 @@ def main():
     variants = {'tensorflow': {'tensorflow': {}},
                 # FP32 IR at f32 precision (parity); threads 0: one per core
                 'openvino': {'openvino': {'threads': 0}, 'openvino_1_thread': {'threads': 1}}}
+    if args.bf16:
+        variants['openvino']['openvino_bf16_1_thread'] = {'threads': 1, 'precision': 'bf16'}
     for backend in args.backends:
         for name, options in variants[backend].items():
             model = AUModel(backend=backend, **options)
@@ -78,9 +94,9 @@ def main():
                                 / results['openvino'][batch]['median_ms_per_face'], 2)
                    for batch in ('batch_1', 'batch_8')}
     report = {'command': f"python scripts/benchmark_au.py --backends {' '.join(args.backends)} "
-                         f'--runs {args.runs}',
+                         f'--runs {args.runs}' + (' --bf16' if args.bf16 else ''),
               'faces': 'aligned 48x48 crops from single_face.mp4, resized to the model input, each beside its mirror image', 'cores': os.cpu_count(),
-              'results': results, 'openvino_speedup_over_tensorflow': speedup}
+              'cpu': cpu_model(), 'results': results, 'openvino_speedup_over_tensorflow': speedup}
     Path(args.output).write_text(json.dumps(report, indent=2) + '\n')
     for backend, r in results.items():
         print(f"{backend:<17} batch 1: {r['batch_1']['median_ms_per_face']:.3f} ms/face "
