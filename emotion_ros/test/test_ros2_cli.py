@@ -46,9 +46,10 @@ def ros2(*words, timeout: float = 30.0) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
-def ros2_until(*words, expect, timeout: float = 30.0) -> str:
+def ros2_until(*words, expect, timeout: float = 30.0, log=None) -> str:
     """stdout of the `ros2` command once expect(stdout) holds: right after start-up discovery
-    can miss a node or its services, so the command is retried."""
+    can miss a node or its services, so the command is retried. log: a callable whose text
+    (the launch's log) the failure shows."""
     deadline = time.monotonic() + timeout
     while True:
         result = ros2(*words)
@@ -56,7 +57,7 @@ def ros2_until(*words, expect, timeout: float = 30.0) -> str:
             return result.stdout
         if time.monotonic() > deadline:
             pytest.fail(f'`ros2 {" ".join(words)}` after {timeout} s: rc {result.returncode}\n'
-                        f'{result.stdout}{result.stderr}')
+                        f'{result.stdout}{result.stderr}' + (f'\n{log()}' if log else ''))
         time.sleep(0.5)
 
 
@@ -76,8 +77,12 @@ def lifecycle_set(node: str, transition: str):
     assert result.returncode == 0 and 'Transitioning successful' in result.stdout, result
 
 
-def node_list(expected: set[str]) -> set[str]:
-    out = ros2_until('node', 'list', expect=lambda out: expected <= set(out.split()))
+def node_list(expected: set[str], started: NodeProcess | None = None) -> set[str]:
+    """The names `ros2 node list` prints once it lists every one of `expected`. started: the
+    launch that starts them; its first listing may wait for 4 processes starting at once on a
+    loaded machine (60 s), and a failure shows its log."""
+    out = ros2_until('node', 'list', expect=lambda out: expected <= set(out.split()),
+                     timeout=60.0 if started else 30.0, log=started.log if started else None)
     return set(out.split())
 
 
@@ -157,7 +162,7 @@ def robot(tmp_path_factory):
 
 def test_namespace_behaviour_and_params_file(robot):
     nodes = {f'/cli/{name}' for name in (*STAGES, 'care_speaker')}
-    assert {n for n in node_list(nodes) if n.startswith('/cli/')} == nodes
+    assert {n for n in node_list(nodes, robot) if n.startswith('/cli/')} == nodes
     assert param('/cli/emotion', 'half_life') == '0.75'
     assert param('/cli/care_speaker', 'min_interval') == '12.5'
     assert param('/cli/au_estimator', 'au_rate') == '5.0'         # config/robot.yaml
@@ -233,7 +238,7 @@ def test_compressed_without_namespace_or_behaviour(tmp_path, test_node):
     """Defaults elsewhere: no namespace, no care_speaker, the shipped params file."""
     started = launch(tmp_path, 'compressed:=true', 'image:=/cli_cam/image_raw')
     try:
-        nodes = node_list({f'/{name}' for name in STAGES})
+        nodes = node_list({f'/{name}' for name in STAGES}, started)
         assert '/care_speaker' not in nodes
         topics = subscriptions(test_node, 'face_detector', '/')
         assert topics.get('/cli_cam/image_raw/compressed') == ['sensor_msgs/msg/CompressedImage']
@@ -249,7 +254,7 @@ def test_ros2_run_pipeline_ends_cleanly_on_sigint(tmp_path):
     started = NodeProcess(['ros2', 'run', 'emotion_ros', 'pipeline', '--profile', 'robot',
                            '--ros-args', '-r', '__ns:=/cli_run'], tmp_path / 'run.log')
     try:
-        node_list({f'/cli_run/{name}' for name in STAGES})
+        node_list({f'/cli_run/{name}' for name in STAGES}, started)
         assert param('/cli_run/au_estimator', 'au_rate') == '5.0'    # --profile robot
         assert_ends_cleanly_on_sigint(started, nodes=1, group=True)
     finally:
