@@ -75,7 +75,7 @@ def profile_stages(profile: str, faces: int, count: int, rate: float) -> dict:
     args = with_default_params(['profile_stages', '--ros-args', '-p', 'max_frame_age:=0.0'],
                                '' if profile == 'default' else profile)
     rclpy.init(args=args)
-    stages = []
+    stages, listener = [], None
     try:
         stages.append(FaceDetectorNode())
         stages.append(AUEstimatorNode(upstream=stages[-1]))
@@ -139,6 +139,8 @@ def profile_stages(profile: str, faces: int, count: int, rate: float) -> dict:
         for stage in stages:
             shut_down(stage)
             stage.destroy_node()
+        if listener is not None:
+            listener.destroy_node()
         rclpy.try_shutdown()
 
 
