@@ -87,6 +87,13 @@ def size_bands(widths, face_widths, count: int) -> np.ndarray:
     return bands
 
 
+def softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """The softmax of each row: scipy's, without its per-call overhead (~50 us, a quarter of
+    a repeated face's k-NN answer at camera rate)."""
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 class AUEmotionClassifier:
     """Distance-weighted k-NN over AU probability vectors.
 
@@ -198,8 +205,7 @@ class AUEmotionClassifier:
         if not self.calibrated or not len(shares):
             return shares
         temperature = self.temperature * self.size_factors(face_widths, len(shares))[:, None]
-        return np.exp(log_softmax(np.log(shares + EPS) / temperature + self._bias(), axis=1)) \
-            .astype(np.float32)
+        return softmax_rows(np.log(shares + EPS) / temperature + self._bias()).astype(np.float32)
 
     def size_factors(self, face_widths, count: int) -> np.ndarray:
         """The temperature factor of each of `count` faces (1 without widths or calibration)."""

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.special import softmax
 
 from emotion_ros.affect import pspi, valence_arousal
 from emotion_ros.care_responses import DEFAULT_RESPONSES, CareResponder, parse_responses
@@ -89,6 +90,10 @@ def test_calibration_makes_confidence_match_accuracy_and_travels_with_the_file(t
     assert classifier.calibrated and classifier.temperature > 1     # vote shares overconfident
     calibrated = classifier.predict_proba(test_x)
     np.testing.assert_allclose(calibrated.sum(1), 1, atol=1e-5)
+    # scipy's softmax, which the calibration was fitted with (predict_proba computes it itself).
+    scores = np.log(raw.astype(np.float64) + emotion_classifier.EPS) / classifier.temperature \
+        + np.array([classifier.label_bias[label] for label in classifier.labels])
+    np.testing.assert_allclose(calibrated, softmax(scores, axis=1), rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(classifier.vote_shares(test_x), raw)
     assert log_loss(calibrated) < log_loss(raw)
 
