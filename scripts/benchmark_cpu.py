@@ -18,7 +18,14 @@ a third between windows of the same code). Writes a JSON (default
 results/benchmark_cpu.json): every window in `runs`, each case's median in `medians`.
 
     python scripts/benchmark_cpu.py [--rate 15 30] [--faces 1 3] [--seconds 30] [--repeats 1] \
-        [--mode composed|nodes|both] [--profile default|robot] [--out results/benchmark_cpu.json]
+        [--mode composed|nodes|both] [--profile default|robot] [--receive-only] \
+        [--out results/benchmark_cpu.json]
+
+With --receive-only the face detector lets one frame in RECEIVE_ONLY_S through
+(its max_rate) and drops the others as they arrive: what remains is the cost of
+receiving a frame at all (DDS, the executor, taking and decoding the 0.9 MB
+message), the part of every mode's figure that no setting of the stages
+removes; /emotions then answers almost no frame.
 
 The sending process's own CPU is not counted. On a machine where other work
 runs beside it, the figures are higher than on a quiet one.
@@ -46,6 +53,7 @@ from emotion_ros.ros_messages import bgr_to_image_msg
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf('SC_CLK_TCK')
 MODES = {'composed': False, 'nodes': True}     # mode -> separate processes
+RECEIVE_ONLY_S = 1000.0     # --receive-only: s between two frames the face detector processes
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,8 +142,12 @@ def main(argv=None):
                         help='windows per case, one after the other; the table gives the median')
     parser.add_argument('--mode', choices=[*MODES, 'both'], default='both')
     parser.add_argument('--profile', choices=['default', 'robot'], default='default')
+    parser.add_argument('--receive-only', action='store_true',
+                        help='the face detector drops (nearly) every frame as it arrives: the '
+                             'cost of receiving frames alone')
     parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'benchmark_cpu.json')
     args = parser.parse_args(argv)
+    profile = args.profile + ', receive only' * args.receive_only
     modes = list(MODES) if args.mode == 'both' else [args.mode]
     frames = {n: make_frames(n, 150) for n in args.faces}
     log_dir = ROOT / 'output' / 'benchmark_logs'
@@ -149,13 +161,15 @@ def main(argv=None):
         for mode in modes:
             started = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, MODES[mode], log_dir,
                                      behaviour=False,
-                                     profile='' if args.profile == 'default' else args.profile)
+                                     profile='' if args.profile == 'default' else args.profile,
+                                     params={'max_rate': 1.0 / RECEIVE_ONLY_S}
+                                     if args.receive_only else None)
             processes = {Path(p.args[0]).name: p for p in started}
             try:
                 for faces in args.faces:
                     for rate in args.rate:
                         for repeat in range(args.repeats):
-                            run = {'mode': mode, 'profile': args.profile, 'faces': faces,
+                            run = {'mode': mode, 'profile': profile, 'faces': faces,
                                    'rate': rate, 'repeat': repeat,
                                    **play(node, executor, processes, frames[faces], rate,
                                           args.warmup, args.seconds)}

@@ -56,10 +56,11 @@ def image_connection(bag: Path):
 
 def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
                    au_backend: str | None = None, max_frame_age: float | None = None,
-                   behaviour: bool = True, profile: str = ''):
+                   behaviour: bool = True, profile: str = '', params: dict | None = None):
     """The pipeline's processes, in NAMESPACE, reading `image_topic` (max_frame_age: over the
     YAML; behaviour: with the care_speaker example; profile: config/<profile>.yaml over
-    pipeline.yaml, as `pipeline --profile` and the launch file's profile argument load it)."""
+    pipeline.yaml, as `pipeline --profile` and the launch file's profile argument load it;
+    params: {name: value} set on every node, over the YAML)."""
     lib = Path(get_package_prefix('emotion_ros')) / 'lib' / 'emotion_ros'
     ros_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}']
     if profile and separate:
@@ -67,6 +68,8 @@ def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: 
             ros_args += ['--params-file', path]
     if max_frame_age is not None:
         ros_args += ['-p', f'max_frame_age:={float(max_frame_age)}']
+    for name, value in (params or {}).items():
+        ros_args += ['-p', f'{name}:={value}']
     ros_args += (['-p', 'input_compressed:=true', '-r', f'image/compressed:={image_topic}']
                  if compressed else ['-r', f'image:={image_topic}'])
     options = ['--au-backend', au_backend] if au_backend else []
