@@ -19,7 +19,10 @@ results/benchmark_cpu.json): every window in `runs`, each case's median in `medi
 
     python scripts/benchmark_cpu.py [--rate 15 30] [--faces 1 3] [--seconds 30] [--repeats 1] \
         [--mode composed|nodes|both] [--profile default|robot] [--receive-only] \
-        [--out results/benchmark_cpu.json]
+        [--set NAME:=VALUE ...] [--out results/benchmark_cpu.json]
+
+--set gives every node a parameter over the profile's (e.g. full_detection_interval:=0.0:
+the whole frame looked at on every frame).
 
 With --receive-only the face detector lets one frame in RECEIVE_ONLY_S through
 (its max_rate) and drops the others as they arrive: what remains is the cost of
@@ -145,9 +148,14 @@ def main(argv=None):
     parser.add_argument('--receive-only', action='store_true',
                         help='the face detector drops (nearly) every frame as it arrives: the '
                              'cost of receiving frames alone')
+    parser.add_argument('--set', nargs='+', default=[], metavar='NAME:=VALUE',
+                        help='parameters of every node, over the profile\'s')
     parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'benchmark_cpu.json')
     args = parser.parse_args(argv)
-    profile = args.profile + ', receive only' * args.receive_only
+    params = dict(item.split(':=', 1) for item in args.set)
+    if args.receive_only:
+        params['max_rate'] = 1.0 / RECEIVE_ONLY_S
+    profile = ' '.join([args.profile + ', receive only' * args.receive_only, *args.set])
     modes = list(MODES) if args.mode == 'both' else [args.mode]
     frames = {n: make_frames(n, 150) for n in args.faces}
     log_dir = ROOT / 'output' / 'benchmark_logs'
@@ -162,8 +170,7 @@ def main(argv=None):
             started = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, MODES[mode], log_dir,
                                      behaviour=False,
                                      profile='' if args.profile == 'default' else args.profile,
-                                     params={'max_rate': 1.0 / RECEIVE_ONLY_S}
-                                     if args.receive_only else None)
+                                     params=params)
             processes = {Path(p.args[0]).name: p for p in started}
             try:
                 for faces in args.faces:

@@ -9,6 +9,9 @@ both, and each profile's labels per third of the clip (what test_replay
 and test_robot_profile check). Writes results/robot_profile_replay.json.
 
     python scripts/compare_profiles.py [--clips single_face.mp4 ...] [--profiles default robot]
+
+A profile may carry parameters over its file: `default:full_detection_interval:=0.0` is the
+default profile with the whole frame looked at on every frame (`NAME:param:=value,...`).
 """
 import argparse
 import collections
@@ -27,11 +30,19 @@ from emotion_ros.bag_tools import BagPlayer, collect_answers
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def profile_spec(spec: str) -> tuple[str, dict]:
+    """'NAME' or 'NAME:param:=value,...' -> (NAME, {param: value})."""
+    name, _, overrides = spec.partition(':')
+    params = dict(item.split(':=', 1) for item in overrides.split(',') if item)
+    return name, params
+
+
 def labels_per_frame(node, executor, input_bag, profile, log_dir):
     """The /emotions label of the first face of each frame (None: no face), in order."""
+    name, params = profile_spec(profile)
     processes = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, False, log_dir,
                                max_frame_age=0.0, behaviour=False,
-                               profile='' if profile == 'default' else profile)
+                               profile='' if name == 'default' else name, params=params)
     answers = collect_answers(node, f'{NAMESPACE}/emotions')
     player = BagPlayer(node, input_bag)
     try:

@@ -45,15 +45,17 @@ def test_cpu_benchmark_reports_each_process_and_the_frames_answered(tmp_path):
 
 def test_cpu_benchmark_measures_receiving_frames_alone(tmp_path):
     """--receive-only: the face detector lets (nearly) no frame through, so /emotions answers
-    at most the first, and what is measured is the runner receiving frames."""
+    at most the first, and what is measured is the runner receiving frames; --set parameters
+    are named with the profile."""
     sample_path('single_face.mp4')
     out = tmp_path / 'cpu.json'
     subprocess.run([sys.executable, str(SCRIPTS / 'benchmark_cpu.py'), '--rate', '15',
                     '--faces', '1', '--seconds', '4', '--warmup', '2', '--mode', 'composed',
-                    '--receive-only', '--out', str(out)],
+                    '--receive-only', '--set', 'full_detection_interval:=0.0', '--out', str(out)],
                    cwd=SCRIPTS, check=True, timeout=600, env=os.environ.copy())
     [run] = json.loads(out.read_text())['runs']
-    assert (run['mode'], run['profile']) == ('composed', 'default, receive only')
+    assert (run['mode'], run['profile']) == \
+        ('composed', 'default, receive only full_detection_interval:=0.0')
     assert run['frames_sent'] >= 0.6 * 15 * run['window_s']
     assert run['frames_answered'] <= 1, run
     assert run['total']['cpu_s'] > 0

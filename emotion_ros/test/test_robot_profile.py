@@ -153,3 +153,31 @@ def test_robot_profile_keeps_the_wolfgang_clips_first_and_last_thirds(robot_wolf
     last = collections.Counter(robot_wolfgang[-third:])
     assert sum(first[label] for label in NEGATIVE) > first['happy'], first
     assert last.most_common(1)[0][0] == 'happy', last
+
+
+def test_compare_profiles_plays_a_clip_with_parameters_over_a_profile(tmp_path):
+    """scripts/compare_profiles.py with `default:full_detection_interval:=0.0` (the whole frame
+    every frame) against the default (the face followed between whole-frame looks): both read
+    single_face.mp4 neutral, then happy, and nearly every frame alike."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import sample_path
+    sample_path('single_face.mp4')
+    scripts = Path(__file__).resolve().parents[2] / 'scripts'
+    out = tmp_path / 'replay.json'
+    whole_frame = 'default:full_detection_interval:=0.0'
+    subprocess.run([sys.executable, str(scripts / 'compare_profiles.py'), '--clips',
+                    'single_face.mp4', '--profiles', whole_frame, 'default', '--out', str(out)],
+                   cwd=scripts, check=True, timeout=600, env=os.environ.copy())
+    report = json.loads(out.read_text())
+    assert report['profiles'] == [whole_frame, 'default']
+    clip = report['clips']['single_face.mp4']
+    assert clip['frames'] == 72 and clip['same_label_share'] >= 0.9, clip
+    for profile in (whole_frame, 'default'):
+        assert clip[profile]['unanswered'] == 0
+        first, _, last = clip[profile]['thirds']
+        assert first == {'neutral': 24} and last == {'happy': 24}, clip[profile]
