@@ -7,7 +7,7 @@ over the frames of detect() alone and of the whole face stage
 FaceMesh (the node's `landmarks`): its cost per face (crop, network and
 points back to the image, on BlazeFace's detection of the frame's face),
 and the whole face stage with it. BlazeFace with the node's
-full_detection_interval (0.2 s, and 0.5 s, the robot mode's; 0, every frame, is the default)
+full_detection_interval (0.2 s, the default, and 0.5 s, the robot mode's; 0: every frame)
 at 30 frames/s: the face followed in its region between looks at the whole
 frame (mean per frame: the two kinds of frames differ). Writes results/benchmark_detector.json.
 

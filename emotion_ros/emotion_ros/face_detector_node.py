@@ -43,7 +43,7 @@ PARAMETERS = {
     'min_face_size': Param(0.0, at_least(0.0), 'px; smaller faces are dropped'),
     'max_rate': Param(0.0, at_least(0.0), 'Hz cap on processed frames (ROS time); '
                       '0 = every frame'),
-    'full_detection_interval': Param(0.0, at_least(0.0), 's between looks at the whole frame '
+    'full_detection_interval': Param(0.2, at_least(0.0), 's between looks at the whole frame '
                                      '(new faces); between two, the short-range model finds '
                                      'the last frame\'s faces (up to 2) around where they were; '
                                      '0 = the whole frame every frame'),
