@@ -44,7 +44,7 @@ from pathlib import Path
 import rclpy
 from benchmark_pipeline import make_frames
 from builtin_interfaces.msg import Time
-from demo import NAMESPACE, start_pipeline
+from demo import NAMESPACE, parameter_overrides, start_pipeline
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -152,7 +152,7 @@ def main(argv=None):
                         help='parameters of every node, over the profile\'s')
     parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'benchmark_cpu.json')
     args = parser.parse_args(argv)
-    params = dict(item.split(':=', 1) for item in args.set)
+    params = parameter_overrides(args.set)
     if args.receive_only:
         params['max_rate'] = 1.0 / RECEIVE_ONLY_S
     profile = ' '.join([args.profile + ', receive only' * args.receive_only, *args.set])

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import rclpy
-from demo import NAMESPACE, SAMPLES, start_pipeline
+from demo import NAMESPACE, SAMPLES, parameter_overrides, start_pipeline
 from rclpy.executors import SingleThreadedExecutor
 
 from emotion_ros import bags
@@ -33,8 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def profile_spec(spec: str) -> tuple[str, dict]:
     """'NAME' or 'NAME:param:=value,...' -> (NAME, {param: value})."""
     name, _, overrides = spec.partition(':')
-    params = dict(item.split(':=', 1) for item in overrides.split(',') if item)
-    return name, params
+    return name, parameter_overrides(item for item in overrides.split(',') if item)
 
 
 def labels_per_frame(node, executor, input_bag, profile, log_dir):

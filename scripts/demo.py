@@ -54,6 +54,11 @@ def image_connection(bag: Path):
     sys.exit(f'{bag} holds no sensor_msgs Image or CompressedImage')
 
 
+def parameter_overrides(items) -> dict:
+    """{name: value} from 'name:=value' items (the `-p` form start_pipeline passes them in)."""
+    return dict(item.split(':=', 1) for item in items)
+
+
 def start_pipeline(image_topic: str, compressed: bool, separate: bool, log_dir: Path,
                    au_backend: str | None = None, max_frame_age: float | None = None,
                    behaviour: bool = True, profile: str = '', params: dict | None = None):

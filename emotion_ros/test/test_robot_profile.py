@@ -6,11 +6,16 @@ DDS against the shipped model, and the composed runner with
 expectations must hold in that mode too.
 """
 import collections
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from conftest import SYNTHETIC_STAMPS, read_frames, read_image
+from conftest import SYNTHETIC_STAMPS, read_frames, read_image, sample_path
 from emotion_ros_msgs.msg import ActionUnitsArray, FaceArray
 from std_msgs.msg import Header
 from test_au_estimator_node import collect, send_until
@@ -159,13 +164,6 @@ def test_compare_profiles_plays_a_clip_with_parameters_over_a_profile(tmp_path):
     """scripts/compare_profiles.py with `default:full_detection_interval:=0.0` (the whole frame
     every frame) against the default (the face followed between whole-frame looks): both read
     single_face.mp4 neutral, then happy, and nearly every frame alike."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from conftest import sample_path
     sample_path('single_face.mp4')
     scripts = Path(__file__).resolve().parents[2] / 'scripts'
     out = tmp_path / 'replay.json'
