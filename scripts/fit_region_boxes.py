@@ -6,8 +6,7 @@ boxes are smaller and placed a little lower than the full-range model's, on whos
 the crops were framed; this measures by how much. Faces: FER2013 Training faces, each
 padded by its own size on every side and enlarged to 288 px (a face of ~96 px, alone in
 the picture); the full-range model on the whole picture, the short-range model on the
-square around its box that RegionDetector looks at (face_detection.REGION_SIZE box widths,
-at REGION_INPUT_SIZE px). Medians, with quartiles, of
+square twice its box wide around it, as RegionDetector asks. Medians, with quartiles, of
 the size ratio (full-range / short-range) and of the short-range centre's offset in its
 own box widths. Writes results/region_boxes.json; face_detection.SHORT_TO_FULL_RANGE_BOX
 holds the medians.
@@ -22,8 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion_ros.face_detection import BlazeFaceDetector, RegionDetector, correction_between, \
-    region_network
+from emotion_ros.face_detection import BlazeFaceDetector, RegionDetector, correction_between
 from emotion_ros.training.data import load_fer2013
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +58,7 @@ def main(argv=None):
     parser.add_argument('--out', type=Path, default=ROOT / 'results' / 'region_boxes.json')
     args = parser.parse_args(argv)
     faces = load_fer2013(args.data, 'Training')[0][:args.faces]
-    regions = RegionDetector(region_network())
+    regions = RegionDetector(BlazeFaceDetector('short_range'))
     rows = box_pairs((padded_face(face) for face in faces), BlazeFaceDetector('full_range'),
                      regions)
     quartiles = np.percentile(rows, [25, 50, 75], axis=0)
@@ -69,7 +67,6 @@ def main(argv=None):
                                                           if args.faces != 3000 else ''),
         'faces': len(faces), 'faces_found_by_both': len(rows),
         'region_size': regions.region_size,
-        'region_input_px': regions.detector.input_size,
         'scale': {'median': round(float(quartiles[1, 0]), 3),
                   'quartiles': [round(float(quartiles[0, 0]), 3), round(float(quartiles[2, 0]), 3)]},
         'shift': {'median': [round(float(v), 3) for v in quartiles[1, 1:]],

@@ -143,25 +143,18 @@ class BlazeFaceDetector:
 
     `variant` 'full_range' (192 px input, faces up to ~5 m, also small
     and turned faces) or 'short_range' (128 px, faces within ~2 m).
-    input_size: px of the network's square input, a multiple of its largest
-    anchor stride (16); None = the variant's. The network is convolutional: a
-    smaller input costs less and sees the picture smaller (RegionDetector's 96 px).
     threads: OpenVINO inference threads on the CPU (openvino_runtime.cpu_settings).
     """
 
     def __init__(self, variant: str = 'full_range', score_threshold: float = 0.5,
                  nms_threshold: float = 0.3, max_faces: int = 10, min_face_size: float = 0.0,
                  device: str = 'CPU', model_path: str | None = None,
-                 threads: int = INFERENCE_THREADS, input_size: int | None = None):
+                 threads: int = INFERENCE_THREADS):
         if variant not in BLAZEFACE_VARIANTS:
             raise ValueError(f"unknown BlazeFace variant '{variant}' "
                              f"(choose from {', '.join(BLAZEFACE_VARIANTS)})")
         ov = openvino_runtime()
         self.variant = BLAZEFACE_VARIANTS[variant]
-        self.input_size = int(input_size or self.variant.input_size)
-        if self.input_size <= 0 or self.input_size % max(self.variant.strides):
-            raise ValueError(f'BlazeFace input_size {input_size} is not a positive multiple of '
-                             f'{max(self.variant.strides)} px')
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_faces = max_faces
@@ -172,15 +165,13 @@ class BlazeFaceDetector:
         core = ov.Core()
         config = cpu_settings(threads, INFERENCE_PRECISION_HINT='f32', PERFORMANCE_HINT='LATENCY') \
             if device == 'CPU' else {}
-        model = core.read_model(str(path))
-        if self.input_size != self.variant.input_size:
-            model.reshape([1, self.input_size, self.input_size, 3])
-        self._compiled = core.compile_model(self._with_preprocessing(model), device, config)
+        self._compiled = core.compile_model(self._with_preprocessing(core.read_model(str(path))),
+                                            device, config)
         self._request = self._compiled.create_infer_request()
         # The letterbox is drawn straight into the request's input tensor: no copy, and no
         # infer() keyword (its sharing option changed name in OpenVINO 2023.1).
         self._letterbox = self._request.get_input_tensor().data[0]
-        self._anchors = ssd_anchor_centres(self.input_size, self.variant.strides,
+        self._anchors = ssd_anchor_centres(self.variant.input_size, self.variant.strides,
                                            self.variant.anchors_per_layer)
         outputs = {tuple(o.get_partial_shape().to_shape())[-1]: o for o in self._compiled.outputs}
         self._regressors, self._classificators = outputs[16], outputs[1]
@@ -204,7 +195,7 @@ class BlazeFaceDetector:
         """Faces in a BGR image. region (x, y, side) in pixels: only those in that square of
         the image (what lies outside the image reads black), which the network then sees at
         its whole input size, so a small face there is seen larger than in the whole frame."""
-        size = self.input_size
+        size = self.variant.input_size
         height, width = image.shape[:2]
         if region is None:
             scale = size / max(height, width)
@@ -329,34 +320,23 @@ class FallbackDetector:
 # smaller and its centre this many (of its) box widths right and down of the full-range box's
 # on the same face; medians over FER2013 Training faces (`python scripts/fit_region_boxes.py`,
 # results/region_boxes.json). The crops (crop_margin) were framed on full-range boxes.
-SHORT_TO_FULL_RANGE_BOX = {'scale': 1.046, 'shift': (0.016, 0.045)}
-
-
-# The region detector's network and square: the short-range model reshaped to
-# REGION_INPUT_SIZE px (its own is 128) on a square REGION_SIZE face sizes wide. On the
-# sample clips, against 128 px: the same overlap with every frame's whole-frame boxes (mean
-# IoU 0.955 and 0.968 against 0.956 and 0.964), frame labels that agree with the whole-frame
-# crops' as often (0.920 against 0.910 on the Wolfgang clip, mean of 5 shared corrections a
-# little apart), for three quarters of the CPU of a region look (1.33 against 1.74 ms here).
-# 80 px on 1.5 face sizes cost less still (1.23 ms) but agreed less (0.898).
-REGION_INPUT_SIZE = 96
-REGION_SIZE = 2.0
+SHORT_TO_FULL_RANGE_BOX = {'scale': 1.059, 'shift': (0.012, 0.042)}
 
 
 class RegionDetector:
     """Finds tracked faces again, each in a square around where it was.
 
-    The short-range model at REGION_INPUT_SIZE px on a square `region_size`
-    face sizes wide costs about a quarter of the full-range model on the
-    whole frame and sees the face larger. It only follows faces already found:
+    The short-range model on a square `region_size` face sizes wide costs a
+    third of the full-range model on the whole frame (128 against 192 px
+    input) and sees the face larger. It only follows faces already found:
     new faces need the whole frame (FacePerception decides when).
-    detector: a short-range BlazeFaceDetector (region_network()). box_correction:
-    its boxes as the main detector draws them ({'scale', 'shift'}, see
+    detector: a short-range BlazeFaceDetector. box_correction: its boxes as
+    the main detector draws them ({'scale', 'shift'}, see
     SHORT_TO_FULL_RANGE_BOX), or None when they need none.
     """
 
     def __init__(self, detector: BlazeFaceDetector, box_correction: dict | None = None,
-                 region_size: float = REGION_SIZE):
+                 region_size: float = 2.0):
         self.detector = detector
         self.box_correction = box_correction
         self.region_size = region_size
@@ -410,25 +390,19 @@ def correction_between(region_box, box) -> dict:
     return {'scale': scale, 'shift': tuple(float(v) for v in shift)}
 
 
-def region_network(score_threshold: float = 0.5, nms_threshold: float = 0.3,
-                   max_faces: int = 10, min_face_size: float = 0.0, device: str = 'CPU',
-                   threads: int = INFERENCE_THREADS) -> BlazeFaceDetector:
-    """The short-range BlazeFace at REGION_INPUT_SIZE px: RegionDetector's network."""
-    return BlazeFaceDetector('short_range', score_threshold, nms_threshold, max_faces,
-                             min_face_size, device, threads=threads, input_size=REGION_INPUT_SIZE)
-
-
 def make_region_detector(detector, threads: int = INFERENCE_THREADS, device: str = 'CPU'):
     """The RegionDetector that follows the faces of `detector` (one of make_detector's), or
-    None for one without (Haar). Its boxes are corrected to the full-range model's unless
-    `detector` is the short-range model, whose boxes they are already."""
+    None for one without (Haar). It uses the close-face fallback's short-range network, or
+    the detector itself when that is the short-range model."""
     primary = detector.primary if isinstance(detector, FallbackDetector) else detector
     if not isinstance(primary, BlazeFaceDetector):
         return None
-    network = region_network(primary.score_threshold, primary.nms_threshold, primary.max_faces,
-                             primary.min_face_size, device, threads)
-    same_model = primary.variant is BLAZEFACE_VARIANTS['short_range']
-    return RegionDetector(network, None if same_model else SHORT_TO_FULL_RANGE_BOX)
+    if primary.variant is BLAZEFACE_VARIANTS['short_range']:
+        return RegionDetector(primary)
+    short_range = detector.fallback if isinstance(detector, FallbackDetector) else \
+        BlazeFaceDetector('short_range', primary.score_threshold, primary.nms_threshold,
+                          primary.max_faces, primary.min_face_size, device, threads=threads)
+    return RegionDetector(short_range, SHORT_TO_FULL_RANGE_BOX)
 
 
 DETECTORS = ('blazeface', 'blazeface_short', 'haar')

@@ -31,7 +31,7 @@ class FacePerception:
     region_detector (face_detection.RegionDetector) and full_detection_interval
     (s): between two looks at the whole frame at most that far apart, the faces
     of the last frame (up to max_region_faces of them) are found again in a
-    region around each, for about a quarter of the CPU; a face not found there, or a
+    region around each, for a third of the CPU; a face not found there, or a
     frame without faces, sends the next look to the whole frame. New faces are
     found by the whole-frame looks: up to full_detection_interval late. At a
     whole-frame look the tracked faces are also found in their regions, and

@@ -11,8 +11,7 @@ from conftest import SHARED_DATA, read_frames, read_image, requires_shared
 
 from emotion_ros.au_model import AUModel
 from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
-from emotion_ros.face_detection import (REGION_INPUT_SIZE, SHORT_TO_FULL_RANGE_BOX,
-                                        BlazeFaceDetector, RegionDetector, box_iou,
+from emotion_ros.face_detection import (SHORT_TO_FULL_RANGE_BOX, RegionDetector, box_iou,
                                         make_detector, make_region_detector)
 from emotion_ros.face_perception import FacePerception
 from emotion_ros.tracking import FaceTracker
@@ -60,21 +59,6 @@ def test_a_face_gone_from_its_region_is_lost(blazeface):
     assert make_region_detector(make_detector('haar')) is None
     # The short-range detector follows its own faces: its boxes need no correction.
     assert make_region_detector(make_detector('blazeface_short')).box_correction is None
-
-
-def test_the_region_network_is_the_short_range_model_at_its_smaller_input(blazeface):
-    """The region looks run the short-range model reshaped to REGION_INPUT_SIZE px; it finds
-    the face of a frame in its region where the 128 px model does, with a box of about the same
-    place and size."""
-    regions = make_region_detector(blazeface)
-    assert regions.detector.input_size == REGION_INPUT_SIZE < 128
-    frames, _ = read_frames('single_face.mp4', limit=1)
-    whole = blazeface.detect(frames[0])
-    full_size = RegionDetector(BlazeFaceDetector('short_range')).find(frames[0], whole.boxes)
-    small = RegionDetector(regions.detector).find(frames[0], whole.boxes)
-    assert box_iou(small.boxes, full_size.boxes)[0, 0] > 0.85
-    with pytest.raises(ValueError, match='multiple of 16'):
-        BlazeFaceDetector('short_range', input_size=100)
 
 
 @requires_shared
