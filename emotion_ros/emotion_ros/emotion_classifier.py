@@ -125,8 +125,8 @@ class AUEmotionClassifier:
         self._searches = {}
         self._threads = ThreadpoolController()
         self._point_columns = None      # each point's label column, for the direct search
-        self._recent = OrderedDict()    # AU vector bytes -> vote shares (direct search)
-        self.recent_answers = RECENT_ANSWERS   # how many it keeps; 0 = search every time
+        self._recent = OrderedDict()    # size bands + AU vector bytes -> predict_proba row
+        self.recent_answers = RECENT_ANSWERS   # how many it keeps; 0 = compute every time
 
     def fit(self, au_vectors, labels, size_points: dict | None = None):
         """Replace the labelled points.
@@ -201,6 +201,31 @@ class AUEmotionClassifier:
         face_widths: each face's crop width in source pixels (None: all full size), for
         the points and temperature factor of small faces.
         """
+        au_vectors = self._check(au_vectors)
+        if not self.recent_answers or not 0 < len(au_vectors) <= FRAME_FACES:
+            return self._calibrated(au_vectors, face_widths)
+        # A frame's faces: the answer to a vector asked a moment ago at the same size is given
+        # back (the au_estimator's au_rate repeats a face's last reading between two).
+        count = len(au_vectors)
+        keys = [points.to_bytes(2, 'little') + factor.to_bytes(2, 'little') + vector.tobytes()
+                for points, factor, vector in zip(
+                    size_bands(self.size_points, face_widths, count).tolist(),
+                    size_bands(self.size_temperatures, face_widths, count).tolist(), au_vectors)]
+        answers = [self._recent.get(key) for key in keys]
+        new = [i for i, answer in enumerate(answers) if answer is None]
+        if new:
+            widths = None if face_widths is None else \
+                np.broadcast_to(np.asarray(face_widths, np.float64), (count,))[new]
+            for i, row in zip(new, self._calibrated(au_vectors[new], widths)):
+                answers[i] = self._recent[keys[i]] = row
+        for key in keys:
+            self._recent.move_to_end(key)
+        while len(self._recent) > self.recent_answers:
+            self._recent.popitem(last=False)
+        return np.stack(answers)
+
+    def _calibrated(self, au_vectors: np.ndarray, face_widths=None) -> np.ndarray:
+        """predict_proba, computed."""
         shares = self.vote_shares(au_vectors, face_widths)
         if not self.calibrated or not len(shares):
             return shares
@@ -234,6 +259,7 @@ class AUEmotionClassifier:
         # Biases are defined up to a constant: centred, so added labels (bias 0) sit mid-way.
         bias = fitted[1:] - fitted[1:].mean()
         self.label_bias = {label: float(b) for label, b in zip(self.labels, bias)}
+        self._recent.clear()
         return self
 
     def calibrate_size(self, width: int, au_vectors, labels):
@@ -250,6 +276,7 @@ class AUEmotionClassifier:
 
         factor = float(np.exp(minimize(log_loss, np.zeros(1), method='L-BFGS-B').x[0]))
         self.size_temperatures = dict(sorted({**self.size_temperatures, int(width): factor}.items()))
+        self._recent.clear()
         return self
 
     def vote_shares(self, au_vectors, face_widths=None) -> np.ndarray:
@@ -281,33 +308,19 @@ class AUEmotionClassifier:
     def _frame_vote_shares(self, au_vectors: np.ndarray, band: int = 0) -> np.ndarray:
         """vote_shares of a frame's faces: scikit-learn's brute-force answer (its weights:
         1 / distance, or only the neighbours at distance 0 where there are any), found
-        directly; vectors answered recently are not searched again."""
-        keys = [band.to_bytes(2, 'little') + vector.tobytes() for vector in au_vectors]
-        answers = {}
-        for key in keys:
-            if key in self._recent:
-                self._recent.move_to_end(key)
-                answers[key] = self._recent[key]
-        new = [i for i, key in enumerate(keys) if key not in answers]
-        if new:
-            k = self._searches[band][0].n_neighbors
-            nearest, distances = self._nearest(au_vectors[new].astype(np.float64), band, k)
-            with np.errstate(divide='ignore'):
-                weights = 1.0 / distances
-            exact = np.isinf(weights)
-            on_a_point = exact.any(axis=1)
-            weights[on_a_point] = exact[on_a_point]
-            shares = np.zeros((len(new), len(self.labels)))
-            np.add.at(shares, (np.arange(len(new))[:, None], self._point_columns[nearest]),
-                      weights)
-            shares /= shares.sum(axis=1, keepdims=True)
-            for i, row in zip(new, shares.astype(np.float32)):
-                answers[keys[i]] = row
-                if self.recent_answers:
-                    self._recent[keys[i]] = row
-            while len(self._recent) > self.recent_answers:
-                self._recent.popitem(last=False)
-        return np.stack([answers[key] for key in keys])
+        directly."""
+        k = self._searches[band][0].n_neighbors
+        nearest, distances = self._nearest(au_vectors.astype(np.float64), band, k)
+        with np.errstate(divide='ignore'):
+            weights = 1.0 / distances
+        exact = np.isinf(weights)
+        on_a_point = exact.any(axis=1)
+        weights[on_a_point] = exact[on_a_point]
+        shares = np.zeros((len(au_vectors), len(self.labels)))
+        np.add.at(shares, (np.arange(len(au_vectors))[:, None], self._point_columns[nearest]),
+                  weights)
+        shares /= shares.sum(axis=1, keepdims=True)
+        return shares.astype(np.float32)
 
     def predict(self, au_vectors, face_widths=None) -> np.ndarray:
         return np.asarray(self.labels)[self.predict_proba(au_vectors, face_widths).argmax(1)]

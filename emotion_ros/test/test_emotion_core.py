@@ -297,7 +297,16 @@ def test_a_frames_faces_get_scikit_learns_answer_and_a_repeated_face_its_last(me
         np.testing.assert_allclose(got, expected, atol=1e-6)
     assert len(vectors) > emotion_classifier.FRAME_FACES
     np.testing.assert_allclose(classifier.vote_shares(vectors), expected, atol=1e-6)
-    remembered = classifier.predict_proba(vectors[:3])          # asked a moment ago
     searched = make()
     searched.recent_answers = 0
-    np.testing.assert_array_equal(remembered, searched.predict_proba(vectors[:3]))
+    computed = searched.predict_proba(vectors[:3])
+    np.testing.assert_array_equal(classifier.predict_proba(vectors[:3]), computed)
+    # Asked again a moment later (a face's held AUs): the same answer, remembered.
+    assert len(classifier._recent) == 3
+    np.testing.assert_array_equal(classifier.predict_proba(vectors[:3]), computed)
+    if metric == 'shipped':
+        # ... but not across face sizes: a small face gets its own points' answer.
+        width = min(classifier.size_points)
+        np.testing.assert_array_equal(classifier.predict_proba(vectors[:3], width),
+                                      searched.predict_proba(vectors[:3], width))
+        assert not np.array_equal(classifier.predict_proba(vectors[:3], width), computed)
