@@ -6,9 +6,10 @@ Publishes   action_units (emotion_ros_msgs/ActionUnitsArray), one per faces
             through the network in one batch. With `eyes_closed` on, a face
             with FaceMesh landmarks (the face detector's `landmarks`) also
             gets AU 43, eyes closed, from its eyelids (face_landmarks.au43).
-            With `au_rate` > 0 (the robot budget mode) each tracked face is read
-            at most that often a second (reading_rate.ReadingSchedule); between
-            two readings a face is published with its last AUs, at camera rate.
+            Each tracked face is read at most `au_rate` times a second (15 by
+            default: every other frame of a 30 frames/s camera; 5 in the robot
+            budget mode; reading_rate.ReadingSchedule); between two readings a
+            face is published with its last AUs, at camera rate.
 A lifecycle node (node_support.PipelineStage): configure loads the model,
 cleanup frees it; it works on the newest faces message and drops the rest.
 """
@@ -44,7 +45,7 @@ PARAMETERS = {
                                 'probability at which an AU is listed in `present`'),
     'max_batch': Param(16, at_least(1), 'most images per network call (a face and its mirror '
                        'image are two)'),
-    'au_rate': Param(0.0, at_least(0.0), 'Hz: AU readings a second per tracked face; between '
+    'au_rate': Param(15.0, at_least(0.0), 'Hz: AU readings a second per tracked face; between '
                      'two, a face keeps its last AUs (still published every frame); 0 = every '
                      'face on every frame'),
     'eyes_closed': Param(False, description='append AU 43 (eyes closed, probability and 0..5 '
@@ -60,12 +61,17 @@ class AUEstimatorNode(PipelineStage):
         super().__init__('au_estimator', **kwargs)
         self.model = None
         self.schedule = ReadingSchedule()
+        # face id -> (its Face message, the FaceActionUnits published for it, the settings
+        # they were made with) of the last frame
+        self._last_output = {}
+        self._read_crops = {}       # face id -> the pixels (crop data) it last read
 
     def configure_stage(self, p):
         options = ({'precision': p['precision'], 'fallback_device': p['fallback_device'],
                     'threads': p['inference_threads']}
                    if p['backend'] == 'openvino' else {})
         self.schedule = ReadingSchedule()
+        self._last_output, self._read_crops = {}, {}
         self.model = AUModel(p['model_path'] or None, p['backend'], p['device'], p['max_batch'],
                              **options)
         if self.model.backend.note:
@@ -87,29 +93,38 @@ class AUEstimatorNode(PipelineStage):
 
     def process(self, msg: FaceArray):
         # Every crop is checked, due or not (a 48 px view, cheap): a face with a bad crop is
-        # dropped before its id counts, as a face without one is.
+        # dropped before its id counts, as a face without one is. A face message this stage
+        # had in the last frame (the detector's frames given the last look's faces, handed on
+        # in-process) was checked then: its crop is decoded only when it is due.
         faces, face_crops, ids = [], [], set()
         for face in msg.faces:
             problem = face_id_problem(face.id, ids)
             if problem:
                 self.errors.error('bad_face_id', problem)
                 continue
-            if face.crop.width == 0:
-                self.errors.error('no_crop', f'face {face.id} has no crop: set the face '
-                                  'detector\'s crop_size > 0')
-                continue
-            try:
-                face_crops.append(image_msg_to_bgr(face.crop, MAX_CROP_PIXELS))
-            except ImageConversionError as error:
-                self.errors.error(error.kind, f'face {face.id}: bad crop: {error}')
-                continue
+            crop = None
+            if not self._seen_last(face):
+                if face.crop.width == 0:
+                    self.errors.error('no_crop', f'face {face.id} has no crop: set the face '
+                                      'detector\'s crop_size > 0')
+                    continue
+                try:
+                    crop = image_msg_to_bgr(face.crop, MAX_CROP_PIXELS)
+                except ImageConversionError as error:
+                    self.errors.error(error.kind, f'face {face.id}: bad crop: {error}')
+                    continue
             faces.append(face)
+            face_crops.append(crop)
             ids.add(face.id)
         self.schedule.rate = self.settings['au_rate']
         stamp = stamp_to_seconds(msg.header.stamp) or self.now_seconds()
-        due = self.schedule.due([face.id for face in faces], stamp)
+        # A face whose crop is the one read last (a frame given the last look's faces) has
+        # nothing new to read: it stays due until a new crop comes.
+        due = [now and not self._read_already(face) for face, now in
+               zip(faces, self.schedule.due([face.id for face in faces], stamp))]
         read = [face for face, now in zip(faces, due) if now]
-        crops = [crop for crop, now in zip(face_crops, due) if now]
+        crops = [image_msg_to_bgr(face.crop, MAX_CROP_PIXELS) if crop is None else crop
+                 for face, crop, now in zip(faces, face_crops, due) if now]
         try:
             probabilities = self.model.predict_proba(crops)
         except Exception as error:  # one bad batch must not take the node down
@@ -117,23 +132,45 @@ class AUEstimatorNode(PipelineStage):
             return None
         for face, p in zip(read, probabilities):
             self.schedule.read(face.id, stamp, p.tolist())
-        threshold = self.settings['presence_threshold']
+        self._read_crops = {face.id: self._read_crops.get(face.id) for face in faces} | \
+            {face.id: face.crop.data for face in read}
+        settings = (self.settings['presence_threshold'], self.settings['eyes_closed'])
         out = ActionUnitsArray(header=msg.header, image_width=msg.image_width,
                                image_height=msg.image_height)
-        for face in faces:
-            p = self.schedule.last(face.id)
-            codes, p, intensities = list(self.model.au_codes), list(p), []
-            eyes = self.eyes_closed(face)
-            if eyes is not None:
-                codes.append(AU43)
-                p.append(eyes[0])
-                intensities = [math.nan] * (len(codes) - 1) + [eyes[1]]
-            out.faces.append(FaceActionUnits(
-                face_id=face.id, box=face.box, au_codes=codes, probabilities=p,
-                intensities=intensities,
-                present=[code for code, value in zip(codes, p) if value >= threshold]))
+        last_output, self._last_output = self._last_output, {}
+        for face, now in zip(faces, due):
+            last = last_output.get(face.id)
+            # The same face message, not read again, the same settings: the same answer.
+            if not now and last is not None and last[0] is face and last[2] == settings:
+                face_aus = last[1]
+            else:
+                face_aus = self._face_action_units(face, self.schedule.last(face.id))
+            self._last_output[face.id] = (face, face_aus, settings)
+            out.faces.append(face_aus)
         self.au_pub.publish(out)
         return len(out.faces)
+
+    def _read_already(self, face) -> bool:
+        """Whether the face's crop is the one its last reading read (the same pixels)."""
+        last = self._read_crops.get(face.id)
+        return last is not None and (last is face.crop.data or last == face.crop.data)
+
+    def _seen_last(self, face) -> bool:
+        """Whether `face` is the very message this stage had for its id in the last frame."""
+        last = self._last_output.get(face.id)
+        return last is not None and last[0] is face
+
+    def _face_action_units(self, face, probabilities) -> FaceActionUnits:
+        codes, p, intensities = list(self.model.au_codes), list(probabilities), []
+        eyes = self.eyes_closed(face)
+        if eyes is not None:
+            codes.append(AU43)
+            p.append(eyes[0])
+            intensities = [math.nan] * (len(codes) - 1) + [eyes[1]]
+        threshold = self.settings['presence_threshold']
+        return FaceActionUnits(face_id=face.id, box=face.box, au_codes=codes, probabilities=p,
+                               intensities=intensities,
+                               present=[code for code, value in zip(codes, p) if value >= threshold])
 
     def eyes_closed(self, face):
         """(probability, intensity) of AU43 from the face's FaceMesh points, or None."""

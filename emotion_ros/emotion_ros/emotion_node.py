@@ -91,6 +91,7 @@ class EmotionNode(PipelineStage):
                                                  PAIN in p['event_emotions'],
                                                  p['event_min_confidence'], p['event_min_duration'])
         self.last_seen = {}          # face id -> stamp of its last AUs
+        self._last_read = {}         # face id -> (its AU message, distribution, pain score)
         self.last_stamp = None       # of the last message processed
         self.last_input = None       # node clock time of the last message processed
         self.frame_id = ''
@@ -121,6 +122,9 @@ class EmotionNode(PipelineStage):
             problem = face_id_problem(face.face_id, ids)
             if problem:
                 self.errors.error('bad_face_id', problem)
+            elif self._read_last(face) is not None:     # checked in the last frame
+                faces.append(face)
+                ids.add(face.face_id)
             elif not set(self.classifier.au_codes) <= set(face.au_codes):
                 self.errors.error('au_mismatch', f'face {face.face_id}: AUs {tuple(face.au_codes)} '
                                   f'lack some of the classifier\'s {self.classifier.au_codes}')
@@ -150,17 +154,10 @@ class EmotionNode(PipelineStage):
         # ROS time 0: a sim clock before its first /clock message, no time to count from.
         self.last_input = self.now_seconds() or None
         faces = self._valid_faces(msg)
-        # Small faces (a few metres away) get the k-NN's points and temperature factor of their
-        # size, by the width of the crop the AU model read: the box and the detector's default
-        # margin (a face without a box, width 0, is read as full size).
-        distributions = self.classifier.predict_proba(
-            [self._classifier_input(f) for f in faces],
-            face_widths=[f.box.width * (1 + 2 * CROP_MARGIN) for f in faces]) if faces else []
+        readings = self._readings(faces)
         out = EmotionArray(header=msg.header, image_width=msg.image_width,
                            image_height=msg.image_height)
-        for face, distribution in zip(faces, distributions):
-            pain = self.pain.score(face.au_codes, face.probabilities, self.classifier.labels,
-                                   distribution)
+        for face, (distribution, pain) in zip(faces, readings):
             smoothed = self.smoother.update(face.face_id, distribution, stamp, pain)
             valence, arousal = valence_arousal(self.classifier.labels, smoothed.probabilities)
             out.faces.append(FaceEmotion(
@@ -182,6 +179,31 @@ class EmotionNode(PipelineStage):
             return None
         self.emotions_pub.publish(out)
         return len(out.faces)
+
+    def _readings(self, faces) -> list:
+        """(emotion distribution, pain score) of each face. A face whose AU message is the
+        very one of the last frame (the composed runner's frames given the last look's faces,
+        AUs not due) gets the last frame's again."""
+        readings = [self._read_last(face) for face in faces]
+        new = [face for face, reading in zip(faces, readings) if reading is None]
+        # Small faces (a few metres away) get the k-NN's points and temperature factor of their
+        # size, by the width of the crop the AU model read: the box and the detector's default
+        # margin (a face without a box, width 0, is read as full size).
+        distributions = iter(self.classifier.predict_proba(
+            [self._classifier_input(f) for f in new],
+            face_widths=[f.box.width * (1 + 2 * CROP_MARGIN) for f in new]) if new else [])
+        for i, face in enumerate(faces):
+            if readings[i] is None:
+                distribution = next(distributions)
+                readings[i] = (distribution, self.pain.score(
+                    face.au_codes, face.probabilities, self.classifier.labels, distribution))
+        self._last_read = {face.face_id: (face, *reading) for face, reading in zip(faces, readings)}
+        return readings
+
+    def _read_last(self, face):
+        """The (distribution, pain score) of the last frame if `face` is its AU message then."""
+        last = self._last_read.get(face.face_id)
+        return last[1:] if last is not None and last[0] is face else None
 
     def _classifier_input(self, face):
         column = {code: i for i, code in enumerate(face.au_codes)}

@@ -79,6 +79,7 @@ class FaceDetectorNode(PipelineStage):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
         self.perception = None
+        self._last_faces = ([], [])     # (tracked faces, their Face messages) of the last frame
         # One id sequence for the node's run, handed to every tracker it creates.
         self.face_ids = run_face_ids()
 
@@ -103,6 +104,22 @@ class FaceDetectorNode(PipelineStage):
 
     def release_stage(self):
         self.perception = None
+        self._last_faces = ([], [])
+
+    def _face_messages(self, faces, header) -> list:
+        """The Face messages of a frame's tracked faces. A frame given the last look's faces
+        (detection_interval) gets that look's messages again, only their crops' header this
+        frame's: the downstream stages of the composed runner then see the same message objects
+        and skip what they did for them (AU readings not due, validation, the k-NN)."""
+        last_faces, last_messages = self._last_faces
+        if faces and len(faces) == len(last_faces) and \
+                all(face is last for face, last in zip(faces, last_faces)):
+            for message in last_messages:
+                message.crop.header = header
+            return last_messages
+        messages = [with_mesh(face_msg(face, header), face) for face in faces]
+        self._last_faces = (faces, messages)
+        return messages
 
     def stage_input(self):
         # Sensor-data QoS (best effort, keep last 5): the worker takes the newest.
@@ -149,7 +166,7 @@ class FaceDetectorNode(PipelineStage):
             return None
         header = header_msg(msg.header)
         out = FaceArray(header=header, image_width=image.shape[1], image_height=image.shape[0])
-        out.faces = [with_mesh(face_msg(face, header), face) for face in faces]
+        out.faces = self._face_messages(faces, header)
         self.faces_pub.publish(out)
         if self.debug_pub.get_subscription_count() > 0:
             self.debug_pub.publish(bgr_to_image_msg(draw_faces(image, faces), header))

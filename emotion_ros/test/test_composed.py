@@ -11,7 +11,7 @@ import threading
 import time
 
 from builtin_interfaces.msg import Time
-from conftest import read_image
+from conftest import read_frames, read_image
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, FaceArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -112,4 +112,64 @@ def test_an_in_process_chain_runs_one_callback_at_a_time(rclpy_context):
         assert configured.wait(30) and emotion.state_label == lone.state_label == 'inactive'
     finally:
         for node in (lone, emotion, au, detector):
+            node.destroy_node()
+
+
+def test_frames_given_the_last_looks_faces_are_not_read_again(rclpy_context):
+    """The robot mode's frames between two looks (detection_interval) carry the last look's
+    face messages: in-process, the AU stage gives those faces its last answer back and the
+    emotion stage its last k-NN reading, without decoding, checking or searching again; what
+    /emotions says is the same as for copies of those messages (as over DDS), frame by frame."""
+    from rclpy.parameter import Parameter
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from emotion_ros.au_estimator_node import AUEstimatorNode
+    from emotion_ros.emotion_node import EmotionNode
+    from emotion_ros.face_detector_node import FaceDetectorNode
+    from emotion_ros.node_support import bring_up
+    common = [Parameter('max_frame_age', value=0.0)]
+    detector = FaceDetectorNode(parameter_overrides=[
+        *common, Parameter('detection_interval', value=0.2)])
+    au = AUEstimatorNode(upstream=detector, parameter_overrides=[
+        *common, Parameter('au_rate', value=5.0)])
+    emotion = EmotionNode(upstream=au, parameter_overrides=common)
+    # The same stages fed copies of the detector's messages: new objects every frame.
+    au_copies = AUEstimatorNode(namespace='/copies', parameter_overrides=[
+        *common, Parameter('au_rate', value=5.0)])
+    emotion_copies = EmotionNode(upstream=au_copies, namespace='/copies',
+                                 parameter_overrides=common)
+    stages = [detector, au, emotion, au_copies, emotion_copies]
+    try:
+        for stage in stages:
+            bring_up(stage)
+        faces, aus, answers, copied_answers, searches = [], [], [], [], []
+        detector.faces_pub.publish = lambda msg, publish=detector.faces_pub.publish: (
+            faces.append(msg), publish(msg))
+        au.au_pub.publish = lambda msg, publish=au.au_pub.publish: (aus.append(msg), publish(msg))
+        emotion.emotions_pub.publish = answers.append
+        emotion_copies.emotions_pub.publish = copied_answers.append
+        predict_proba = emotion.classifier.predict_proba
+        emotion.classifier.predict_proba = lambda *args, **kwargs: (
+            searches.append(1), predict_proba(*args, **kwargs))[1]
+        frames, fps = read_frames('single_face.mp4')
+        for i, frame in enumerate(frames):
+            seconds = i / fps
+            stamp = Time(sec=int(seconds), nanosec=int(round(seconds % 1 * 1e9)))
+            detector._work(bgr_to_image_msg(frame, Header(stamp=stamp, frame_id='camera')))
+            au_copies._work(deserialize_message(serialize_message(faces[-1]), FaceArray))
+        held = [i for i in range(1, len(faces))
+                if faces[i].faces and faces[i].faces[0] is faces[i - 1].faces[0]]
+        assert len(held) > len(frames) / 2 and all(len(f.faces) == 1 for f in faces)
+        # The AU stage answers a held face with its last message (its crop was read already) ...
+        assert all(aus[i].faces[0] is aus[i - 1].faces[0] for i in held)
+        new_aus = [i for i in range(len(aus)) if i == 0 or aus[i].faces[0] is not aus[i - 1].faces[0]]
+        # ... and the emotion stage asks the k-NN only about new AU messages (looks, readings).
+        assert len(searches) == len(new_aus) < len(frames) / 2
+        assert [(a.faces[0].label, a.faces[0].probabilities, a.faces[0].pain_score)
+                for a in answers] == \
+            [(a.faces[0].label, a.faces[0].probabilities, a.faces[0].pain_score)
+             for a in copied_answers]
+        assert {a.faces[0].label for a in answers} == {'neutral', 'happy'}
+    finally:
+        for node in reversed(stages):
             node.destroy_node()

@@ -128,9 +128,10 @@ def test_two_faces_are_followed_and_five_send_every_frame_to_the_detector(blazef
 
 
 def test_frames_between_two_looks_keep_the_last_looks_faces(blazeface):
-    """detection_interval (the robot mode's 0.1 s): a frame sooner than that after the last
-    look is given that look's faces again (the same boxes, crops and ids) and runs no network;
-    a face that leaves is dropped at most that late; a clock that goes back is looked at."""
+    """detection_interval (0.1 s here; the robot mode's is 0.2): a frame sooner than that
+    after the last look is given that look's faces again (the same boxes, crops and ids) and
+    runs no network; a face that leaves is dropped at most that late; a clock that goes back
+    is looked at."""
     frames, fps = read_frames('face_noface.mov')
     every_frame = run(blazeface, frames, fps, 0.0)[0]
     perception = FacePerception(blazeface, FaceTracker(), region_detector=make_region_detector(
