@@ -74,14 +74,18 @@ def test_stage_profile_splits_looks_and_held_frames(tmp_path):
     assert report['command'].startswith('python scripts/profile_stages.py --profile robot')
     [run] = report['runs']
     assert (run['profile'], run['faces'], run['frames']) == ('robot', 1, 60)
-    # robot.yaml looks 10 times a second: about one frame in three at 30 frames/s.
+    # robot.yaml looks 5 times a second: about one frame in six or seven at 30 frames/s.
     assert run['look']['frames'] + run['held']['frames'] == 60
-    assert 15 <= run['look']['frames'] <= 25, run
+    assert 7 <= run['look']['frames'] <= 13, run
     for kind in ('look', 'held'):
         parts = run[kind]['parts_mean_ms']
         assert {'face_detector', 'au_estimator', 'emotion', 'k-NN', 'publish /emotions'} <= set(parts)
-        assert all(ms > 0 for name, ms in parts.items() if name != 'rest (decoding, glue)'), parts
+        assert all(ms > 0 for name, ms in parts.items()
+                   if name != 'rest (decoding, glue)' and (kind, name) != ('held', 'k-NN')), parts
         assert abs(sum(parts.values()) - run[kind]['mean_ms']) < 0.01
-    # A held frame runs no network: its detector part is a fraction of a look's.
-    assert run['held']['parts_mean_ms']['face_detector'] < run['look']['parts_mean_ms']['face_detector']
+    # A held frame runs no network and asks the k-NN nothing (its faces' AU messages are the
+    # last frame's): its detector and AU parts are a fraction of a look's.
+    assert run['held']['parts_mean_ms']['k-NN'] == 0
+    for stage in ('face_detector', 'au_estimator'):
+        assert run['held']['parts_mean_ms'][stage] < run['look']['parts_mean_ms'][stage]
     assert run['mean_ms_per_frame'] > 0
