@@ -151,9 +151,11 @@ class AUEstimatorNode(PipelineStage):
         return len(out.faces)
 
     def _read_already(self, face) -> bool:
-        """Whether the face's crop is the one its last reading read (the same pixels)."""
+        """Whether the face's crop is the one its last reading, still kept, read (the same
+        pixels). A face the schedule forgot (gone for a while, a bag played again) is read."""
         last = self._read_crops.get(face.id)
-        return last is not None and (last is face.crop.data or last == face.crop.data)
+        return last is not None and self.schedule.last(face.id) is not None and \
+            (last is face.crop.data or last == face.crop.data)
 
     def _seen_last(self, face) -> bool:
         """Whether `face` is the very message this stage had for its id in the last frame."""

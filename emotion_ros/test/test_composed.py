@@ -173,3 +173,37 @@ def test_frames_given_the_last_looks_faces_are_not_read_again(rclpy_context):
     finally:
         for node in reversed(stages):
             node.destroy_node()
+
+
+def test_a_crop_read_already_is_read_again_once_its_face_was_forgotten(rclpy_context):
+    """The same crop is not read twice in a row, but a face back after the reading schedule
+    forgot it (gone for a while, a bag played again) is read again, even from the same pixels:
+    every frame still gets the face's AUs."""
+    import cv2
+    from rclpy.parameter import Parameter
+
+    from emotion_ros.au_estimator_node import AUEstimatorNode
+    from emotion_ros.node_support import bring_up
+    from emotion_ros.reading_rate import FORGET_AFTER
+    from emotion_ros_msgs.msg import Face
+    crop = cv2.resize(cv2.cvtColor(read_image('single_face.jpg'), cv2.COLOR_BGR2GRAY), (48, 48))
+    au = AUEstimatorNode(parameter_overrides=[Parameter('max_frame_age', value=0.0),
+                                              Parameter('au_rate', value=5.0)])
+    try:
+        bring_up(au)
+        outputs, reads = [], []
+        au.au_pub.publish = outputs.append
+        predict_proba = au.model.predict_proba
+        au.model.predict_proba = lambda crops: (reads.append(len(crops)), predict_proba(crops))[1]
+        for seconds in (1.0, 1.3, 1.3 + FORGET_AFTER + 0.5, 10.0, 1.0):
+            header = Header(stamp=Time(sec=int(seconds), nanosec=int(seconds % 1 * 1e9)))
+            face = Face(id=1, crop=bgr_to_image_msg(crop, header, 'mono8'))
+            face.box.width = face.box.height = 100.0
+            au._work(FaceArray(header=header, faces=[face]))
+        assert [len(o.faces) for o in outputs] == [1] * 5
+        # Read at first; not 0.3 s later (due, the same pixels); read again once forgotten, and
+        # when the clock goes back.
+        assert reads == [1, 0, 1, 1, 1]
+        assert len({tuple(o.faces[0].probabilities) for o in outputs}) == 1
+    finally:
+        au.destroy_node()
