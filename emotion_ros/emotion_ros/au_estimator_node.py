@@ -21,7 +21,7 @@ from emotion_ros_msgs.msg import ActionUnitsArray, Face, FaceActionUnits, FaceAr
 from .au_model import BACKENDS, AUModel
 from .face_landmarks import AU43, FACEMESH_POINTS, au43
 from .image_conversion import ImageConversionError
-from .node_support import PipelineStage, run_stage
+from .node_support import LastFrameAnswers, PipelineStage, run_stage
 from .openvino_runtime import INFERENCE_THREADS
 from .parameter_checks import Param, at_least, between, one_of
 from .reading_rate import ReadingSchedule
@@ -61,9 +61,7 @@ class AUEstimatorNode(PipelineStage):
         super().__init__('au_estimator', **kwargs)
         self.model = None
         self.schedule = ReadingSchedule()
-        # face id -> (its Face message, the FaceActionUnits published for it, the settings
-        # they were made with) of the last frame
-        self._last_output = {}
+        self._last_output = LastFrameAnswers()  # the FaceActionUnits published for each face
         self._read_crops = {}       # face id -> the pixels (crop data) it last read
 
     def configure_stage(self, p):
@@ -71,7 +69,7 @@ class AUEstimatorNode(PipelineStage):
                     'threads': p['inference_threads']}
                    if p['backend'] == 'openvino' else {})
         self.schedule = ReadingSchedule()
-        self._last_output, self._read_crops = {}, {}
+        self._last_output, self._read_crops = LastFrameAnswers(), {}
         self.model = AUModel(p['model_path'] or None, p['backend'], p['device'], p['max_batch'],
                              **options)
         if self.model.backend.note:
@@ -103,7 +101,7 @@ class AUEstimatorNode(PipelineStage):
                 self.errors.error('bad_face_id', problem)
                 continue
             crop = None
-            if not self._seen_last(face):
+            if not self._last_output.seen(face.id, face):
                 if face.crop.width == 0:
                     self.errors.error('no_crop', f'face {face.id} has no crop: set the face '
                                       'detector\'s crop_size > 0')
@@ -137,16 +135,14 @@ class AUEstimatorNode(PipelineStage):
         settings = (self.settings['presence_threshold'], self.settings['eyes_closed'])
         out = ActionUnitsArray(header=msg.header, image_width=msg.image_width,
                                image_height=msg.image_height)
-        last_output, self._last_output = self._last_output, {}
         for face, now in zip(faces, due):
-            last = last_output.get(face.id)
             # The same face message, not read again, the same settings: the same answer.
-            if not now and last is not None and last[0] is face and last[2] == settings:
-                face_aus = last[1]
-            else:
+            face_aus = None if now else self._last_output.answer(face.id, face, settings)
+            if face_aus is None:
                 face_aus = self._face_action_units(face, self.schedule.last(face.id))
-            self._last_output[face.id] = (face, face_aus, settings)
             out.faces.append(face_aus)
+        self._last_output.keep((face.id, face, face_aus, settings)
+                               for face, face_aus in zip(faces, out.faces))
         self.au_pub.publish(out)
         return len(out.faces)
 
@@ -156,11 +152,6 @@ class AUEstimatorNode(PipelineStage):
         last = self._read_crops.get(face.id)
         return last is not None and self.schedule.last(face.id) is not None and \
             (last is face.crop.data or last == face.crop.data)
-
-    def _seen_last(self, face) -> bool:
-        """Whether `face` is the very message this stage had for its id in the last frame."""
-        last = self._last_output.get(face.id)
-        return last is not None and last[0] is face
 
     def _face_action_units(self, face, probabilities) -> FaceActionUnits:
         codes, p, intensities = list(self.model.au_codes), list(probabilities), []

@@ -30,7 +30,7 @@ from .alignment import CROP_MARGIN
 from .emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .emotion_smoothing import EmotionSmoother
 from .node_common import EVENTS_QOS
-from .node_support import PipelineStage, run_stage
+from .node_support import LastFrameAnswers, PipelineStage, run_stage
 from .parameter_checks import Param, at_least, between, greater_than
 from .ros_messages import face_id_problem, stamp_to_seconds
 from .sustained_emotion import (EVENT_EMOTIONS, EVENT_MIN_CONFIDENCE, PAIN, START,
@@ -91,7 +91,7 @@ class EmotionNode(PipelineStage):
                                                  PAIN in p['event_emotions'],
                                                  p['event_min_confidence'], p['event_min_duration'])
         self.last_seen = {}          # face id -> stamp of its last AUs
-        self._last_read = {}         # face id -> (its AU message, distribution, pain score)
+        self._last_read = LastFrameAnswers()  # (distribution, pain score) of each face
         self.last_stamp = None       # of the last message processed
         self.last_input = None       # node clock time of the last message processed
         self.frame_id = ''
@@ -122,7 +122,7 @@ class EmotionNode(PipelineStage):
             problem = face_id_problem(face.face_id, ids)
             if problem:
                 self.errors.error('bad_face_id', problem)
-            elif self._read_last(face) is not None:     # checked in the last frame
+            elif self._last_read.seen(face.face_id, face):     # checked in the last frame
                 faces.append(face)
                 ids.add(face.face_id)
             elif not set(self.classifier.au_codes) <= set(face.au_codes):
@@ -184,7 +184,7 @@ class EmotionNode(PipelineStage):
         """(emotion distribution, pain score) of each face. A face whose AU message is the
         very one of the last frame (the composed runner's frames given the last look's faces,
         AUs not due) gets the last frame's again."""
-        readings = [self._read_last(face) for face in faces]
+        readings = [self._last_read.answer(face.face_id, face) for face in faces]
         new = [face for face, reading in zip(faces, readings) if reading is None]
         # Small faces (a few metres away) get the k-NN's points and temperature factor of their
         # size, by the width of the crop the AU model read: the box and the detector's default
@@ -197,13 +197,9 @@ class EmotionNode(PipelineStage):
                 distribution = next(distributions)
                 readings[i] = (distribution, self.pain.score(
                     face.au_codes, face.probabilities, self.classifier.labels, distribution))
-        self._last_read = {face.face_id: (face, *reading) for face, reading in zip(faces, readings)}
+        self._last_read.keep((face.face_id, face, reading, None)
+                             for face, reading in zip(faces, readings))
         return readings
-
-    def _read_last(self, face):
-        """The (distribution, pain score) of the last frame if `face` is its AU message then."""
-        last = self._last_read.get(face.face_id)
-        return last[1:] if last is not None and last[0] is face else None
 
     def _classifier_input(self, face):
         column = {code: i for i, code in enumerate(face.au_codes)}

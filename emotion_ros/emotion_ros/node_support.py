@@ -384,6 +384,33 @@ class StageOutput:
         return self.publisher.get_subscription_count()
 
 
+class LastFrameAnswers:
+    """Per face id, the message a stage had in the last frame and its answer to it.
+
+    In the composed runner the frames between two looks hand on the very same
+    face messages; a stage gives such a message its last answer instead of
+    working it out again. Messages are compared by identity: a copy (over DDS)
+    is worked out anew. `key` holds what else the answer depends on (settings).
+    """
+
+    def __init__(self):
+        self._last = {}     # face id -> (message, answer, key)
+
+    def seen(self, face_id, message) -> bool:
+        """Whether `message` is the very one this stage had for `face_id` in the last frame."""
+        last = self._last.get(face_id)
+        return last is not None and last[0] is message
+
+    def answer(self, face_id, message, key=None):
+        """The last frame's answer to `message` made with the same `key`, else None."""
+        last = self._last.get(face_id)
+        return last[1] if last is not None and last[0] is message and last[2] == key else None
+
+    def keep(self, answers):
+        """This frame's (face id, message, answer, key) replace the last frame's."""
+        self._last = {face_id: (message, answer, key) for face_id, message, answer, key in answers}
+
+
 def _diagnostic_value(value) -> str:
     if value is None:
         return ''

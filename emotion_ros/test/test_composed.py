@@ -175,6 +175,22 @@ def test_frames_given_the_last_looks_faces_are_not_read_again(rclpy_context):
             node.destroy_node()
 
 
+def test_last_frame_answers_go_to_the_very_same_message_with_the_same_key():
+    """The held-frame cache both stages use: the same object and settings get the last
+    frame's answer; a copy, other settings, or a face not kept in the last frame do not."""
+    from emotion_ros.node_support import LastFrameAnswers
+    from emotion_ros_msgs.msg import Face
+    face, copy, other = Face(id=1), Face(id=1), Face(id=2)
+    answers = LastFrameAnswers()
+    answers.keep([(1, face, 'reading', (0.5, True)), (2, other, 'other reading', None)])
+    assert answers.seen(1, face) and not answers.seen(1, copy) and not answers.seen(3, face)
+    assert answers.answer(1, face, (0.5, True)) == 'reading'
+    assert answers.answer(1, face, (0.6, True)) is None and answers.answer(1, copy, (0.5, True)) is None
+    assert answers.answer(2, other) == 'other reading'
+    answers.keep([(2, other, 'newer', None)])     # the next frame: face 1 gone
+    assert not answers.seen(1, face) and answers.answer(2, other) == 'newer'
+
+
 def test_a_crop_read_already_is_read_again_once_its_face_was_forgotten(rclpy_context):
     """The same crop is not read twice in a row, but a face back after the reading schedule
     forgot it (gone for a while, a bag played again) is read again, even from the same pixels:
