@@ -12,7 +12,10 @@ After --warmup s, the CPU time of each process (all its threads: utime +
 stime of /proc/<pid>/stat) is read over a window of --seconds s; reported
 per process and in total as CPU ms per frame sent and % of one core, with
 the frames sent in the window and how many of them /emotions answered (by
-their stamps). With --repeats N each case is measured in N windows one after
+their stamps); and, over each whole run (warm-up and window), where the frames
+not processed went by the face detector's /diagnostics counters: lost in
+transport (never received), superseded (a newer frame came before the stage
+took it) or stale (past max_frame_age). With --repeats N each case is measured in N windows one after
 the other, and the table gives their median (this shared machine swings by
 a third between windows of the same code). Writes a JSON (default
 results/benchmark_cpu.json): every window in `runs`, each case's median in `medians`.
@@ -44,6 +47,7 @@ from pathlib import Path
 import rclpy
 from benchmark_pipeline import make_frames
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from demo import NAMESPACE, parameter_overrides, start_pipeline
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -70,9 +74,39 @@ def usage(cpu: float, frames: int, seconds: float) -> dict:
             'core_percent': round(100 * cpu / seconds, 1)}
 
 
-def play(node, executor, processes, frames, rate, warmup, seconds):
+class DetectorInput:
+    """The face detector's input counters, from its /diagnostics status (over the node's run):
+    where a frame that /emotions did not answer went (never received: lost in transport;
+    superseded by a newer frame before the stage took it; stale)."""
+
+    KEYS = {'received': 'frames received', 'superseded': 'dropped: superseded',
+            'stale': 'dropped: stale'}
+
+    def __init__(self, node):
+        self.latest, self.updates = dict.fromkeys(self.KEYS, 0), 0
+        node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+
+    def _on_diagnostics(self, msg):
+        for status in msg.status:
+            if status.name.endswith(f'{NAMESPACE}/face_detector'):
+                values = {kv.key: kv.value for kv in status.values}
+                self.latest = {name: int(values.get(key) or 0) for name, key in self.KEYS.items()}
+                self.updates += 1
+
+    def counts(self, executor, timeout=3.0) -> dict:
+        """The counters of a status sent after this call (the second one received from now:
+        the first may have been on its way; a status comes every diagnostics.period, 1 s)."""
+        wanted, deadline = self.updates + 2, time.monotonic() + timeout
+        while self.updates < wanted and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        return dict(self.latest)
+
+
+def play(node, executor, processes, frames, rate, warmup, seconds, detector_input):
     """Publish `frames` (cycled) at `rate` for warmup + seconds s; the CPU of `processes`
-    ({name: Popen}) over the last `seconds`, with the frames sent and answered in them."""
+    ({name: Popen}) over the last `seconds`, with the frames sent and answered in them, and
+    what the face detector's input counters say of the whole run (warm-up and window)."""
+    counted = detector_input.counts(executor)
     answers = collect_answers(node, f'{NAMESPACE}/emotions', depth=200)
     publisher = node.create_publisher(Image, f'{NAMESPACE}/camera/image_raw',
                                       QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
@@ -107,12 +141,15 @@ def play(node, executor, processes, frames, rate, warmup, seconds):
     while time.monotonic() < settle and not all(key in answers for key in sent[-5:]):
         executor.spin_once(timeout_sec=0.05)
     node.destroy_publisher(publisher)
+    counters = detector_input.counts(executor)
     answered = sum(key in answers for key in sent)
+    run_input = {'frames_sent': i, 'lost_in_transport': i - (counters['received'] - counted['received'])}
+    run_input |= {kind: counters[kind] - counted[kind] for kind in ('superseded', 'stale')}
     per_process = {name: usage(after[name] - before[name], len(sent), elapsed)
                    for name in processes}
     total = usage(sum(after[name] - before[name] for name in processes), len(sent), elapsed)
     return {'window_s': round(elapsed, 2), 'frames_sent': len(sent), 'frames_answered': answered,
-            'processes': per_process, 'total': total}
+            'processes': per_process, 'total': total, 'detector_input_whole_run': run_input}
 
 
 def medians(runs) -> list[dict]:
@@ -130,7 +167,10 @@ def medians(runs) -> list[dict]:
             'core_percent': middle['total']['core_percent'],
             'windows_cpu_ms_per_frame': [r['total']['cpu_ms_per_frame'] for r in windows],
             'frames_sent': sum(r['frames_sent'] for r in windows),
-            'frames_answered': sum(r['frames_answered'] for r in windows)})
+            'frames_answered': sum(r['frames_answered'] for r in windows),
+            'detector_input_whole_runs': {kind: sum(r['detector_input_whole_run'][kind]
+                                                    for r in windows)
+                                          for kind in windows[0]['detector_input_whole_run']}})
     return out
 
 
@@ -165,6 +205,7 @@ def main(argv=None):
     node = rclpy.create_node('cpu_benchmark')
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    detector_input = DetectorInput(node)
     try:
         for mode in modes:
             started = start_pipeline(f'{NAMESPACE}/camera/image_raw', False, MODES[mode], log_dir,
@@ -179,7 +220,7 @@ def main(argv=None):
                             run = {'mode': mode, 'profile': profile, 'faces': faces,
                                    'rate': rate, 'repeat': repeat,
                                    **play(node, executor, processes, frames[faces], rate,
-                                          args.warmup, args.seconds)}
+                                          args.warmup, args.seconds, detector_input)}
                             runs.append(run)
                             print(json.dumps(run), flush=True)
             finally:
@@ -200,12 +241,15 @@ def main(argv=None):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + '\n')
     print('| mode | profile | faces | frames/s in | answered | CPU ms/frame (median; each '
-          'window) | % of one core |')
-    print('|---|---|---|---|---|---|---|')
+          'window) | % of one core | whole runs: sent, lost, superseded, stale |')
+    print('|---|---|---|---|---|---|---|---|')
     for m in report['medians']:
+        whole = m['detector_input_whole_runs']
         print(f"| {m['mode']} | {m['profile']} | {m['faces']} | {m['rate']:g} | "
               f"{m['frames_answered']}/{m['frames_sent']} | {m['cpu_ms_per_frame']} "
-              f"({', '.join(map(str, m['windows_cpu_ms_per_frame']))}) | {m['core_percent']} |")
+              f"({', '.join(map(str, m['windows_cpu_ms_per_frame']))}) | {m['core_percent']} | "
+              f"{whole['frames_sent']}, {whole['lost_in_transport']}, {whole['superseded']}, "
+              f"{whole['stale']} |")
     print(f'written to {args.out}')
 
 

@@ -37,6 +37,12 @@ def test_cpu_benchmark_reports_each_process_and_the_frames_answered(tmp_path):
             assert usage['cpu_s'] > 0 and usage['cpu_ms_per_frame'] > 0
         assert abs(sum(u['cpu_s'] for u in run['processes'].values())
                    - run['total']['cpu_s']) < 0.01
+        # Where the frames of the whole run went, by the face detector's /diagnostics counters.
+        whole = run['detector_input_whole_run']
+        assert whole['frames_sent'] >= run['frames_sent'] + 0.6 * 15 * 3
+        assert min(whole['lost_in_transport'], whole['superseded'], whole['stale']) >= 0, whole
+        assert whole['frames_sent'] - whole['lost_in_transport'] - whole['superseded'] \
+            - whole['stale'] >= run['frames_answered'], whole
     # One window per case: each case's median is that window.
     assert [(m['mode'], m['cpu_ms_per_frame'], m['frames_answered']) for m in report['medians']] \
         == [(r['mode'], r['total']['cpu_ms_per_frame'], r['frames_answered'])
@@ -59,6 +65,9 @@ def test_cpu_benchmark_measures_receiving_frames_alone(tmp_path):
     assert run['frames_sent'] >= 0.6 * 15 * run['window_s']
     assert run['frames_answered'] <= 1, run
     assert run['total']['cpu_s'] > 0
+    # The frames were received (and let go by max_rate, which is neither superseded nor stale).
+    whole = run['detector_input_whole_run']
+    assert whole['lost_in_transport'] <= 0.5 * whole['frames_sent'], whole
 
 
 def test_stage_profile_splits_looks_and_held_frames(tmp_path):
