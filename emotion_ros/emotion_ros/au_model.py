@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .openvino_runtime import INFERENCE_THREADS, cpu_settings, openvino_runtime
+from .openvino_runtime import INFERENCE_THREADS, cpu_settings, openvino_runtime, precision_hint
 
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / 'models' / 'au_model'
 
@@ -96,8 +96,7 @@ class OpenVINOBackend:
         if self.device in self.STATIC_SHAPE_DEVICES:
             self.static_batch = max_batch
             model.reshape([max_batch, input_size, input_size, 1])
-        config = {'INFERENCE_PRECISION_HINT': precision} \
-            if precision and self.device in ('CPU', 'GPU') else {}
+        config = precision_hint(precision) if self.device in ('CPU', 'GPU') else {}
         if self.device == 'CPU':
             config = cpu_settings(threads, **config)
         self.compiled = core.compile_model(model, self.device, config)

@@ -15,7 +15,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from .alignment import CROP_MARGIN, CROP_SIZE
-from .face_detection import DETECTORS, make_detector, make_region_detector
+from .face_detection import DETECTORS, REGION_PRECISION, make_detector, make_region_detector
 from .face_landmarks import FaceMesh
 from .face_perception import FacePerception, draw_faces
 from .image_conversion import ImageConversionError
@@ -47,6 +47,10 @@ PARAMETERS = {
                                      '(new faces); between two, the short-range model finds '
                                      'the last frame\'s faces (up to 2) around where they were; '
                                      '0 = the whole frame every frame'),
+    'region_precision': Param(REGION_PRECISION, one_of('f32', 'bf16', 'f16', ''), 'CPU '
+                              'inference precision of the short-range network that finds '
+                              'followed faces again (full_detection_interval); a CPU without '
+                              'bf16 or f16 runs it in f32; \'\' = the device\'s default'),
     'detection_interval': Param(0.0, at_least(0.0), 's: the least time between two looks for '
                                 'faces (whole frame or regions); a frame sooner gets the last '
                                 'look\'s faces again (boxes, crops, ids), no network run; '
@@ -91,7 +95,8 @@ class FaceDetectorNode(PipelineStage):
                               p['track_max_age'], p['new_track_score'], p['track_max_size_change'],
                               self.face_ids)
         face_mesh = FaceMesh(p['device'], threads=p['inference_threads']) if p['landmarks'] else None
-        regions = make_region_detector(detector, p['inference_threads'], p['device']) \
+        regions = make_region_detector(detector, p['inference_threads'], p['device'],
+                                       p['region_precision']) \
             if p['full_detection_interval'] > 0 else None
         self.perception = FacePerception(detector, tracker, p['crop_size'], p['crop_margin'],
                                          face_mesh, regions, p['full_detection_interval'],
@@ -100,6 +105,7 @@ class FaceDetectorNode(PipelineStage):
         self.faces_pub = self.stage_publisher(FaceArray, 'faces')
         self.debug_pub = self.stage_publisher(Image, 'faces/debug_image', 1)
         self.get_logger().info(f"detector={p['detector']} device={p['device']} "
+                               f"region_precision={p['region_precision'] or 'default'} "
                                f"crops={p['crop_size']}px landmarks={p['landmarks']}")
 
     def release_stage(self):

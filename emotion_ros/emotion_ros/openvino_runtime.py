@@ -23,6 +23,12 @@ def openvino_runtime():
 INFERENCE_THREADS = 1
 
 
+def precision_hint(precision: str) -> dict:
+    """OpenVINO's INFERENCE_PRECISION_HINT for `precision` ('f32', 'bf16', 'f16'); none for ''
+    (the device's default). A CPU without bf16 or f16 instructions runs those in f32."""
+    return {'INFERENCE_PRECISION_HINT': precision} if precision else {}
+
+
 def cpu_settings(threads: int = INFERENCE_THREADS, **settings) -> dict:
     """Compile settings for the CPU device: `settings` and `threads` inference threads."""
     return {**settings, **({'INFERENCE_NUM_THREADS': int(threads)} if threads else {})}

@@ -61,6 +61,29 @@ def test_a_face_gone_from_its_region_is_lost(blazeface):
     assert make_region_detector(make_detector('blazeface_short')).box_correction is None
 
 
+def test_the_region_network_runs_in_its_own_precision_and_finds_the_same_boxes(blazeface):
+    """The short-range network that follows faces runs in region_precision (bf16 by default,
+    f32 on a CPU without it): a network of its own then, the close-face fallback's (f32) when
+    both are f32; on a clip's frames its boxes overlap f32's almost exactly."""
+    f32 = make_region_detector(blazeface, precision='f32')
+    assert f32.detector is blazeface.fallback
+    bf16 = make_region_detector(blazeface)
+    assert bf16.detector is not blazeface.fallback and bf16.detector.precision == 'bf16'
+    short_range = make_detector('blazeface_short')
+    assert make_region_detector(short_range, precision='f32').detector is short_range
+    frames, _ = read_frames('WolfgangLanger_Pexels.mp4')
+    overlap = []
+    for frame in frames[::4]:
+        whole = blazeface.detect(frame)
+        exact, fast = f32.detect(frame, whole.boxes), bf16.detect(frame, whole.boxes)
+        assert (exact is None) == (fast is None)
+        if exact is not None:
+            overlap.append(box_iou(exact.boxes, fast.boxes)[0, 0])
+    print(f'IoU of bf16 with f32 region boxes over {len(overlap)} frames: mean '
+          f'{np.mean(overlap):.4f}, least {np.min(overlap):.4f}')
+    assert len(overlap) >= 100 and np.mean(overlap) >= 0.99 and np.min(overlap) >= 0.9
+
+
 @requires_shared
 def test_box_correction_script_measures_on_fer2013_faces(tmp_path):
     """scripts/fit_region_boxes.py on a few faces: the short-range boxes come out smaller
