@@ -11,7 +11,8 @@ Publishes   action_units (emotion_ros_msgs/ActionUnitsArray), one per faces
             budget mode; reading_rate.ReadingSchedule); between two readings a
             face is published with its last AUs, at camera rate.
 A lifecycle node (node_support.PipelineStage): configure loads the model,
-cleanup frees it; it works on the newest faces message and drops the rest.
+cleanup frees it; when behind, it processes the newest faces message and the one
+before it, and drops the older ones (node_support).
 """
 import math
 

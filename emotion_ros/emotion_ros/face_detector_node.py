@@ -4,8 +4,9 @@ Subscribes  image (sensor_msgs/Image), or image/compressed
             (sensor_msgs/CompressedImage) when `input_compressed` is true.
 Publishes   faces (emotion_ros_msgs/FaceArray), one per processed image;
             faces/debug_image (sensor_msgs/Image), only while subscribed.
-A lifecycle node (node_support.PipelineStage): it always works on the
-newest frame, drops the others and counts them on /diagnostics. Track ids
+A lifecycle node (node_support.PipelineStage): when behind, it processes
+the newest frame and the one before it, drops older ones and counts them on
+/diagnostics. Track ids
 are unique over the node's run, across reconfigures, and across restarts
 (tracking.run_face_ids).
 """

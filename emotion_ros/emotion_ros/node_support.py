@@ -15,9 +15,11 @@ It starts active by default (parameter `autostart`), so `ros2 run`, the launch
 file and the composed runner need no lifecycle manager; with autostart false
 it waits unconfigured for one (e.g. nav2_lifecycle_manager, `ros2 lifecycle set`).
 
-Each stage works on the newest input only: before it processes a message it
-takes whatever else is already waiting and keeps the newest, counting the
-others as dropped (superseded). It drops input older than `max_frame_age`,
+Each stage keeps up with the newest input: before it processes a message it
+takes whatever else is already waiting and processes, in order, the newest
+and the one before it (a stall of a frame or so is caught up, and /emotions
+still answers every frame), counting the older ones as dropped (superseded).
+It drops input older than `max_frame_age`,
 and reports its health on /diagnostics every `diagnostics.period` s.
 
 In one process (the composed runner) a stage can be fed in-process by its
@@ -76,7 +78,7 @@ def one_at_a_time(method):
 
 
 class PipelineStage(LifecycleNode):
-    """A managed stage: one input topic, of which it processes the newest message.
+    """A managed stage: one input topic, of which it keeps up with the newest message.
 
     Subclasses set PARAMETERS (and LIVE_PARAMETERS, IDLE_PERIOD) and implement
     configure_stage(settings), stage_input() -> (msg type, topic, QoS), process(msg) ->
@@ -87,6 +89,10 @@ class PipelineStage(LifecycleNode):
     PARAMETERS = {}
     LIVE_PARAMETERS = set()
     IDLE_PERIOD = None
+    # Messages waiting behind the newest that the stage still processes, oldest first: a stall
+    # of about a frame (a busy core) costs no answer, and under steady overload the latency
+    # stays within two frames' processing.
+    CATCH_UP = 1
 
     def __init__(self, name, upstream: 'PipelineStage | None' = None, **kwargs):
         """upstream: the stage that feeds this one in-process where its output topic is this
@@ -137,8 +143,8 @@ class PipelineStage(LifecycleNode):
 
     def input_decoder(self):
         """None (rclpy converts the input), or a function from the serialized input to the
-        message process() takes: then the subscription is raw and only the newest of the
-        waiting messages is decoded."""
+        message process() takes: then the subscription is raw and only the waiting messages
+        processed are decoded."""
         return None
 
     def stage_publisher(self, msg_type, topic, qos=10):
@@ -261,14 +267,19 @@ class PipelineStage(LifecycleNode):
 
     @one_at_a_time
     def _on_input(self, msg):
-        """Keep the newest of the messages waiting; count the rest as dropped."""
+        """Process the newest of the messages waiting and the CATCH_UP before it, in order;
+        count the older ones as dropped."""
         self.statistics.on_received()
-        superseded = 0
+        waiting, superseded = [msg], 0
         while (newer := self._take_waiting()) is not None:
             self.statistics.on_received()
-            msg, superseded = newer, superseded + 1
+            waiting.append(newer)
+            if len(waiting) > 1 + self.CATCH_UP:
+                waiting.pop(0)
+                superseded += 1
         self.statistics.on_dropped('superseded', superseded)
-        self._process_safely(msg, self._decode)
+        for msg in waiting:
+            self._process_safely(msg, self._decode)
 
     def take_in_process(self, topic: str, msg):
         """A message an upstream stage published on `topic`: processed at once if this stage

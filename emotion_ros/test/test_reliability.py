@@ -164,6 +164,40 @@ def test_emotion_node_drops_bad_au_vectors_and_out_of_order_input(start_node, te
     assert node.alive()
 
 
+def test_a_stage_catches_up_one_waiting_message_and_drops_older_ones(test_node, typical_vectors):
+    """Messages that came while a stage was busy: it processes the newest and the one before
+    it, in order (a stall of about a frame costs no answer), and counts the older ones as
+    superseded."""
+    from rclpy.parameter import Parameter
+
+    from emotion_ros.emotion_node import EmotionNode
+    from emotion_ros.node_support import bring_up
+    codes, vectors = typical_vectors
+    stage = EmotionNode(namespace='/catch_up', parameter_overrides=[
+        Parameter(name, value=value) for name, value in SYNTHETIC_STAMPS.items()])
+    try:
+        bring_up(stage)
+        answers = []
+        stage.emotions_pub.publish = answers.append
+        publisher = test_node.node.create_publisher(ActionUnitsArray, '/catch_up/action_units', 10)
+        test_node.wait_for_subscribers(publisher, timeout=30)
+        for second in (1, 2, 3, 4):
+            publisher.publish(ActionUnitsArray(header=Header(stamp=Time(sec=second)), faces=[
+                FaceActionUnits(face_id=1, au_codes=list(codes),
+                                probabilities=[float(p) for p in vectors['happy']])]))
+        # Nothing spins the stage: the four wait on its input, as they would while it is busy.
+        deadline = time.monotonic() + 10
+        while (first := stage._take_waiting()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stage._on_input(first)
+        assert [answer.header.stamp.sec for answer in answers] == [3, 4]
+        assert stage.statistics.dropped == {'superseded': 2}
+        assert stage.statistics.received == 4
+    finally:
+        stage.destroy_node()
+
+
 def test_parameters_out_of_range_at_start_and_at_run_time(start_node, test_node, typical_vectors,
                                                            tmp_path):
     codes, vectors = typical_vectors
