@@ -93,7 +93,7 @@ class DetectorInput:
                 self.latest = {name: int(values.get(key) or 0) for name, key in self.KEYS.items()}
                 self.updates += 1
 
-    def counts(self, executor, timeout=3.0) -> dict:
+    def counts(self, executor, timeout=5.0) -> dict:
         """The counters of a status sent after this call (the second one received from now:
         the first may have been on its way; a status comes every diagnostics.period, 1 s)."""
         wanted, deadline = self.updates + 2, time.monotonic() + timeout
@@ -106,7 +106,6 @@ def play(node, executor, processes, frames, rate, warmup, seconds, detector_inpu
     """Publish `frames` (cycled) at `rate` for warmup + seconds s; the CPU of `processes`
     ({name: Popen}) over the last `seconds`, with the frames sent and answered in them, and
     what the face detector's input counters say of the whole run (warm-up and window)."""
-    counted = detector_input.counts(executor)
     answers = collect_answers(node, f'{NAMESPACE}/emotions', depth=200)
     publisher = node.create_publisher(Image, f'{NAMESPACE}/camera/image_raw',
                                       QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
@@ -116,6 +115,8 @@ def play(node, executor, processes, frames, rate, warmup, seconds, detector_inpu
         if time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):
             raise RuntimeError('the pipeline did not come up (logs in output/benchmark_logs)')
         executor.spin_once(timeout_sec=0.05)
+    # Once the stages are up: a status of this run's face detector, not of a runner before it.
+    counted = detector_input.counts(executor)
     messages = [bgr_to_image_msg(frame, Header(frame_id='camera')) for frame in frames]
     start = time.monotonic()
     window_start, window_end = start + warmup, start + warmup + seconds
