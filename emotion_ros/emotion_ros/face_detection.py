@@ -406,14 +406,15 @@ def make_region_detector(detector, threads: int = INFERENCE_THREADS, device: str
     """The RegionDetector that follows the faces of `detector` (one of make_detector's), or
     None for one without (Haar). It uses the detector's short-range network (the close-face
     fallback's, or the detector itself when that is the short-range model) where that runs
-    in `precision`, else a short-range network of its own."""
+    in `precision` (on a device other than the CPU, which takes no precision hint, always),
+    else a short-range network of its own."""
     primary = detector.primary if isinstance(detector, FallbackDetector) else detector
     if not isinstance(primary, BlazeFaceDetector):
         return None
     own_boxes = primary.variant is BLAZEFACE_VARIANTS['short_range']
     short_range = primary if own_boxes else \
         detector.fallback if isinstance(detector, FallbackDetector) else None
-    if short_range is None or short_range.precision != precision:
+    if short_range is None or (device == 'CPU' and short_range.precision != precision):
         short_range = BlazeFaceDetector('short_range', primary.score_threshold,
                                         primary.nms_threshold, primary.max_faces,
                                         primary.min_face_size, device, threads=threads,
