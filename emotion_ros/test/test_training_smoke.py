@@ -38,14 +38,17 @@ def test_two_stages_export_and_reload_give_identical_outputs(tmp_path):
 @pytest.mark.slow
 def test_face_region_heads_read_only_their_half_of_the_map(tmp_path):
     """lower_face_rows on the 6x6 map: each AU unit's weights are zero outside its rows after
-    training, and the shipped file is a plain dense layer (no training-time constraint)."""
+    training, and the shipped file is a plain dense layer (no training-time constraint).
+    The base here has other widths than the default: stage 2 and the export follow the file."""
     from emotion_ros.training.model import UPPER_FACE_AUS
-    pretrain(SHARED_DATA, tmp_path / 'pre', epochs=1, limit=256, steps=1)
+    metrics = pretrain(SHARED_DATA, tmp_path / 'pre', epochs=1, limit=256, steps=1,
+                       widths=(8, 16, 24, 40))
+    assert metrics['widths'] == [8, 16, 24, 40]
     model = train_au(SHARED_DATA, tmp_path / 'pre' / 'best.keras', tmp_path / 'au', epochs=2,
                      limit=128, fer_copies=1, ckplus_copies=2, lower_face_rows=3,
                      feature_layer='stage4b_relu', verbose=0)
-    assert tuple(model.get_layer('base').output.shape[1:]) == (6, 6, 128)
-    kernel = model.get_layer('au').get_weights()[0].reshape(6, 6 * 128, len(AU_CODES))
+    assert tuple(model.get_layer('base').output.shape[1:]) == (6, 6, 40)
+    kernel = model.get_layer('au').get_weights()[0].reshape(6, 6 * 40, len(AU_CODES))
     for unit, code in enumerate(AU_CODES):
         read, unread = ((slice(0, 3), slice(3, 6)) if code in UPPER_FACE_AUS
                         else (slice(3, 6), slice(0, 3)))

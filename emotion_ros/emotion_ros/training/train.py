@@ -150,7 +150,7 @@ def expression_targets(data_dir: Path, split: str, labels: str):
 def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed: int = 1,
              limit: int | None = None, steps: int | None = None, learning_rate: float = 2e-3,
              labels: str = 'ferplus', weight_decay: float = 1e-4, init: Path | None = None,
-             low_resolution: float = 0.0):
+             low_resolution: float = 0.0, widths: tuple = None):
     """Stage 1: expression classification from FER+ votes (or FER2013 labels).
 
     Keeps the epoch with the best PublicTest (majority) accuracy. The learning
@@ -158,17 +158,19 @@ def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed:
     its backup continues the same schedule. init: a stage-1 model whose
     weights this run starts from (a second cosine cycle on a base that was
     still improving when its first ended). low_resolution: the share of
-    training faces seen at 16-40 px (augment.augment_faces).
+    training faces seen at 16-40 px (augment.augment_faces). widths: the
+    base's filters per stage (model.BASE_WIDTHS by default).
     """
     keras = _keras()
-    from .model import INPUT_SIZE, build_base, build_pretrain_model
+    from .model import BASE_WIDTHS, INPUT_SIZE, build_base, build_pretrain_model
+    widths = tuple(widths or BASE_WIDTHS)
     keras.utils.set_random_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     train_x, train_y = subset(limit, seed, *expression_targets(data_dir, 'Training', labels))
     val_x, val_y = subset(limit, seed, *expression_targets(data_dir, 'PublicTest', labels))
     batches = make_fer_batches(train_x, train_y, batch_size, seed, augment=True, size=INPUT_SIZE,
                                low_resolution=low_resolution)
-    model = build_pretrain_model(build_base(INPUT_SIZE), len(FER_CLASSES))
+    model = build_pretrain_model(build_base(INPUT_SIZE, widths), len(FER_CLASSES))
     if init:
         model.set_weights(keras.models.load_model(init).get_weights())
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * (steps or len(batches)),
@@ -185,7 +187,7 @@ def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed:
                'publictest_loss': round(float(loss), 4), 'epochs': epochs,
                'train_images': int(len(train_x)), 'validation_images': int(len(val_x)), 'seed': seed,
                'learning_rate': learning_rate, 'low_resolution': low_resolution,
-               'init': str(init.name if init else None)}
+               'widths': list(widths), 'init': str(init.name if init else None)}
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     plot_curves(out / 'history.csv', out / 'curves.png', f'Stage 1: expressions ({labels} labels)')
     print(json.dumps(metrics))
@@ -331,6 +333,9 @@ def main(argv=None):
                                          help="start from this stage-1 model's weights")
     sub.choices['pretrain'].add_argument('--low-resolution', type=float, default=0.0,
                                          help='share of training faces shrunk to 16-40 px')
+    sub.choices['pretrain'].add_argument('--widths', type=lambda text: tuple(map(int, text.split(','))),
+                                         help="the base's filters per stage, e.g. 16,32,96,192 "
+                                              '(default: model.BASE_WIDTHS)')
     sub.choices['pretrain'].add_argument('--labels', choices=('ferplus', 'fer2013'), default='ferplus',
                                          help='FER+ vote distributions (default) or FER2013 labels')
     sub.choices['au'].add_argument('--base', type=Path, default=DEFAULT_BASE,
@@ -350,7 +355,7 @@ def main(argv=None):
     if args.stage == 'pretrain':
         pretrain(args.data, args.out, args.epochs, args.batch_size, args.seed, args.limit, args.steps,
                  args.learning_rate, labels=args.labels, init=args.init,
-                 low_resolution=args.low_resolution)
+                 low_resolution=args.low_resolution, widths=args.widths)
     else:
         model = train_au(args.data, args.base, args.out, args.epochs, fer_copies=args.fer_copies,
                          ckplus_copies=args.ckplus_copies, seed=args.seed, limit=args.limit,
