@@ -34,15 +34,13 @@ benchmark: setup
 		python scripts/benchmark_emotion.py
 
 # The AU model (see its model card). Stage 1, the base, learns expressions from the FER+
-# votes in two cosine cycles: 16 epochs (~75 minutes on 2 cores), then 8 more from its best
-# epoch with a quarter of the faces shrunk to 16-40 px (~40 minutes); resumable: run it again
-# after an interruption. The shipped base is the second cycle's best.keras, kept in
-# artifacts/ferplus_base_cycle2/. Stage 2 trains the AU and emotion heads on the frozen base's
-# features.
+# votes: 24 epochs of one cosine, a quarter of the faces shrunk to 16-40 px (~30 minutes on
+# 2 cores here); resumable: run it again after an interruption. The shipped base is its
+# best.keras, kept in artifacts/ferplus_base/. Stage 2 trains the AU and emotion heads on the
+# frozen base's features.
 pretrain: setup
-	@$(RUN) python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 16 && \
-		python -m emotion_ros.training.train pretrain --out runs/ferplus_base_cycle2 --epochs 8 \
-		--init runs/ferplus_base/best.keras --learning-rate 1e-3 --low-resolution 0.25
+	@$(RUN) python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 24 \
+		--low-resolution 0.25
 
 train-au: setup
 	@$(RUN) python -m emotion_ros.training.train au --out runs/au \

@@ -325,8 +325,10 @@ def explain_emotion(au_probabilities: np.ndarray, classifier, permutations: int 
 
 def emotion_map(au_maps: np.ndarray, contributions: np.ndarray) -> np.ndarray:
     """[N, S, S]: the AUs' maps ([N, K, S, S], all the model's AUs), each of mass 1, weighted
-    by their positive contributions ([N, K]); zero where no AU raised the emotion."""
-    weights = np.clip(contributions, 0, None)
+    by their positive contributions ([N, K]); an AU whose map is empty (Grad-CAM's can be) has
+    nothing to show and is left out; zero where no AU with a map raised the emotion."""
+    has_map = au_maps.sum(axis=(-2, -1)) > 0
+    weights = np.clip(contributions, 0, None) * has_map
     total = weights.sum(1)
     weights = np.divide(weights, total[:, None], out=np.zeros_like(weights),
                         where=total[:, None] > 0)

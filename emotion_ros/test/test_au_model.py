@@ -19,8 +19,8 @@ def test_shipped_model_loads_from_the_installed_package(model):
     assert model.model_dir == SHIPPED_MODEL_DIR
     assert model.au_codes == AU_CODES and len(model.au_codes) >= 17
     assert model.input_size == 48 and model.mirror_average   # the detector's crops as they are
-    # A few MB at most.
-    assert sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir()) < 5e6
+    # A few MB at most (745k parameters, as Keras, FP32 and FP16 IR: 7.6 MB).
+    assert sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir()) < 10e6
 
 
 @requires_shared

@@ -14,7 +14,7 @@ import numpy as np
 from keras import layers, ops
 
 INPUT_SIZE = 48
-BASE_WIDTHS = (16, 32, 64, 128)
+BASE_WIDTHS = (16, 32, 96, 192)
 
 
 def _conv_bn_relu(x, filters, name):

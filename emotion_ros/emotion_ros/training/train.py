@@ -1,13 +1,12 @@
 """Train the AU model in two stages, with curves and metrics on disk.
 
     # Stage 1: the base network learns expressions from the FER+ votes of
-    # the FER2013 Training faces (PublicTest's FER+ majority picks the best
-    # epoch; resumes where it stopped when run again with the same --out).
-    # The shipped base: a second cycle from the first's best epoch, with a
-    # quarter of the faces at 16-40 px (make pretrain), artifacts/ferplus_base_cycle2/.
-    python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 16
-    python -m emotion_ros.training.train pretrain --out runs/ferplus_base_cycle2 --epochs 8 \
-        --init runs/ferplus_base/best.keras --learning-rate 1e-3 --low-resolution 0.25
+    # the FER2013 Training faces, a quarter of them at 16-40 px (PublicTest's
+    # FER+ majority picks the best epoch; resumes where it stopped when run
+    # again with the same --out). The shipped base (make pretrain) is
+    # artifacts/ferplus_base/.
+    python -m emotion_ros.training.train pretrain --out runs/ferplus_base --epochs 24 \
+        --low-resolution 0.25
     # Stage 2 on the frozen base (default: the shipped one): AU head on CK+ AU
     # codes + emotion head, reading only the AUs, on the FER+ votes;
     # --export writes the shipped model (AU output only) and its metadata.
@@ -32,11 +31,10 @@ from .data import (AU_CODES, FER_CLASSES, load_ckplus, load_fer2013, load_ferplu
                    vote_distribution)
 
 REPO = Path(__file__).resolve().parents[3]
-# The shipped AU model's stage 1: the second cycle (`make pretrain` trains both anew into
-# runs/ferplus_base and runs/ferplus_base_cycle2).
-DEFAULT_BASE = REPO / 'artifacts' / 'ferplus_base_cycle2' / 'best.keras'
-# Stage 2's heads read this layer of the base: the last conv stage's 6x6x128 map, before its
-# pooling ('stage4_pool', 3x3x128), so that each AU unit can be given its half of the face.
+# The shipped AU model's stage 1 (`make pretrain` trains it anew into runs/ferplus_base).
+DEFAULT_BASE = REPO / 'artifacts' / 'ferplus_base' / 'best.keras'
+# Stage 2's heads read this layer of the base: the last conv stage's 6x6x192 map, before its
+# pooling ('stage4_pool', 3x3x192), so that each AU unit can be given its half of the face.
 FEATURE_LAYER = 'stage4b_relu'
 # Stage 2's AU units: > 0 confines each to its part of the face (see train_au): the
 # lower-face units read the bottom 3 of the 6 rows (the lower half of the crop), the
