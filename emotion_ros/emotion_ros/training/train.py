@@ -148,7 +148,7 @@ def expression_targets(data_dir: Path, split: str, labels: str):
 def pretrain(data_dir: Path, out: Path, epochs: int, batch_size: int = 64, seed: int = 1,
              limit: int | None = None, steps: int | None = None, learning_rate: float = 2e-3,
              labels: str = 'ferplus', weight_decay: float = 1e-4, init: Path | None = None,
-             low_resolution: float = 0.0, widths: tuple = None):
+             low_resolution: float = 0.0, widths: tuple | None = None):
     """Stage 1: expression classification from FER+ votes (or FER2013 labels).
 
     Keeps the epoch with the best PublicTest (majority) accuracy. The learning
