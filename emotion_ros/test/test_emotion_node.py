@@ -1,7 +1,7 @@
 """The emotion node over DDS: AU vectors of real faces in, /emotions and events out; events
 for late subscribers, on deactivation, and under a paused sim clock."""
 from builtin_interfaces.msg import Time
-from conftest import SYNTHETIC_STAMPS
+from conftest import SYNTHETIC_STAMPS, frames_answered
 from emotion_ros_msgs.msg import ActionUnitsArray, EmotionArray, EmotionEvent, FaceActionUnits
 from lifecycle_msgs.msg import Transition
 from ros_services import transition
@@ -47,12 +47,10 @@ def test_sustained_sadness_gives_one_start_and_one_end(start_node, test_node, ty
     sequence = ['sad'] * 25 + ['happy'] * 10
     for i, emotion in enumerate(sequence):
         publisher.publish(frame(i, emotion))
-        # Counted by answers with a face (an empty "nobody in view" array is not one).
-        assert test_node.spin_until(lambda: sum(bool(e.faces) for e in emotions) > i, 5), node.log()
+        assert test_node.spin_until(lambda: len(frames_answered(emotions)) > i, 5), node.log()
     test_node.spin_until(lambda: len(events) >= 2, 2)
 
-    # The frames' own answers: a wait past face_timeout adds an empty "nobody in view" array.
-    emotions = [e for e in emotions if e.faces]
+    emotions = frames_answered(emotions)
     assert len(emotions) == len(sequence)
     labels = [e.faces[0].label for e in emotions]
     assert labels[:25] == ['sad'] * 25 and labels[-1] == 'happy'
