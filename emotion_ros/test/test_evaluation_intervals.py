@@ -1,4 +1,4 @@
-"""The evaluations' 95% intervals and their refusal of stale cached folds."""
+"""The evaluations' 95% intervals, their refusal of stale cached folds, and the CK+ coding report."""
 import json
 
 import numpy as np
@@ -6,7 +6,8 @@ import pytest
 from conftest import SHARED_DATA, requires_shared
 
 from emotion_ros.emotion_classifier import SHIPPED_CLASSIFIER_PATH
-from emotion_ros.training.evaluate import cross_validate
+from emotion_ros.training.data import AU_CODES, FER_CLASSES, load_ckplus
+from emotion_ros.training.evaluate import coding_by_emotion, cross_validate
 from emotion_ros.training.intervals import bootstrap_interval, mean_rate
 from emotion_ros.training.train import DEFAULT_BASE
 
@@ -49,3 +50,23 @@ def test_cached_folds_made_otherwise_are_refused(tmp_path):
     with pytest.raises(SystemExit, match='another configuration'):
         cross_validate(SHARED_DATA, DEFAULT_BASE, SHIPPED_CLASSIFIER_PATH, tmp_path, folds=3,
                        epochs=1, seed=1, limit=60)
+
+
+@requires_shared
+def test_coding_report_counts_subjects_and_false_alarms_per_emotion():
+    ckplus = load_ckplus(SHARED_DATA)
+    exact = coding_by_emotion(ckplus, ckplus['au'], AU_CODES)
+    always = coding_by_emotion(ckplus, np.ones_like(ckplus['au']), AU_CODES)
+    disgust = FER_CLASSES.index('disgust')
+    for i, code in enumerate(AU_CODES):
+        name = f'AU{code}'
+        positive = ckplus['au'][:, i] > 0.5
+        assert exact[name]['subjects_coded'] == len(set(ckplus['subjects'][positive]))
+        assert all(e['false_positives'] == 0 for e in exact[name]['by_emotion'].values())
+        # An AU read on every face is a false alarm on each face not coded with it.
+        assert sum(e['false_positives'] for e in always[name]['by_emotion'].values()) == (~positive).sum()
+        rows = ckplus['emotions'] == disgust
+        assert always[name]['by_emotion']['disgust']['false_positives'] == (rows & ~positive).sum()
+    # The fact the README cites: CK+ codes AU9 in nearly every disgust subject, AU10 in few.
+    assert exact['AU9']['by_emotion']['disgust']['subjects_coded'] > \
+        5 * exact['AU10']['by_emotion']['disgust']['subjects_coded'] > 0

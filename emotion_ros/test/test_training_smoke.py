@@ -140,3 +140,29 @@ def test_knn_build_with_its_calibrations(tmp_path):
     assert report['chosen']['k'] == classifier.n_neighbors
     # The 16 px faces are read worst: their confidence is softened most.
     assert classifier.size_temperatures[16] == max(classifier.size_temperatures.values())
+
+
+def test_rare_au_faces_and_positive_weights_follow_the_ck_plus_counts():
+    from emotion_ros.training.train import positive_weights, rare_au_faces
+    au = load_ckplus(SHARED_DATA)['au']
+    share = au.mean(0)
+    rare = rare_au_faces(au, 0.08)
+    rare_columns = share <= 0.08
+    assert {AU_CODES[i] for i in np.flatnonzero(rare_columns)} == {10, 20, 26}   # 36, 60, 36 of 750
+    np.testing.assert_array_equal(rare, np.flatnonzero(au[:, rare_columns].any(1)))
+    ratio = (len(au) - au.sum(0)) / au.sum(0)
+    np.testing.assert_allclose(positive_weights(au), np.clip(np.sqrt(ratio), 1, 10), rtol=1e-6)
+    linear = positive_weights(au, power=1.0)
+    assert linear.max() == 10 and np.all(linear >= positive_weights(au))
+
+
+@pytest.mark.slow
+def test_stage2_with_rare_au_copies_trains(tmp_path):
+    metrics = pretrain(SHARED_DATA, tmp_path / 'pre', epochs=1, limit=256, steps=1,
+                       widths=(8, 16, 24, 40))
+    assert metrics['widths'] == [8, 16, 24, 40]
+    model = train_au(SHARED_DATA, tmp_path / 'pre' / 'best.keras', tmp_path / 'au', epochs=1,
+                     limit=200, fer_copies=1, ckplus_copies=1, rare_au_copies=2,
+                     positive_weight_power=1.0, verbose=0)
+    au = model.predict(model_input(load_ckplus(SHARED_DATA)['images'][:8], 48), verbose=0)['au']
+    assert au.shape == (8, len(AU_CODES)) and np.all((au > 0) & (au < 1))

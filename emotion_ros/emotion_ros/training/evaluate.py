@@ -42,7 +42,8 @@ from ..emotion_classifier import SHIPPED_CLASSIFIER_PATH, AUEmotionClassifier
 from .data import AU_CODES, FER_CLASSES, load_ckplus, load_ferplus_faces, select, subject_folds
 from .evaluate_emotions import SELECTION, figure_text, near_copies, scores, with_neighbourhood
 from .intervals import bootstrap_interval
-from .train import (DEFAULT_BASE, DEFAULT_DATA, FEATURE_LAYER, LOWER_FACE_ROWS, REPO,
+from .train import (DEFAULT_BASE, DEFAULT_DATA, FEATURE_LAYER, LOWER_FACE_ROWS,
+                    POSITIVE_WEIGHT_POWER, REPO,
                     base_features, fer_features, load_base, train_au)
 
 FER_COPIES = 2      # as train_au's default, the shipped model's recipe
@@ -66,14 +67,34 @@ def au_metrics(truth: np.ndarray, probabilities: np.ndarray, au_codes, threshold
     return per_au, means
 
 
+def coding_by_emotion(ckplus: dict, probabilities: np.ndarray, au_codes, threshold: float = 0.5) -> dict:
+    """For each AU and CK+ emotion: the subjects showing that emotion, how many of them were coded
+    with the AU, and the model's false alarms of the AU on that emotion's faces. Says where an
+    AU's coding, not the model, limits it (CK+ codes AU10 in few of the disgust faces that show
+    AU9, whose FACS rules overlap)."""
+    names = np.array([*FER_CLASSES, 'contempt or none'])
+    emotions = names[np.where(ckplus['emotions'] >= 0, ckplus['emotions'], len(FER_CLASSES))]
+    false = (probabilities >= threshold) & (ckplus['au'] < 0.5)
+    report = {}
+    for i, code in enumerate(au_codes):
+        positive = ckplus['au'][:, i] > 0.5
+        report[f'AU{code}'] = {'subjects_coded': int(len(set(ckplus['subjects'][positive]))), 'by_emotion': {
+            str(name): {'subjects': int(len(set(ckplus['subjects'][emotions == name]))),
+                        'subjects_coded': int(len(set(ckplus['subjects'][(emotions == name) & positive]))),
+                        'false_positives': int(false[emotions == name, i].sum())}
+            for name in names if (emotions == name).any()}}
+    return report
+
+
 def fold_configuration(base: Path, classifier: Path, folds: int, epochs: int, seed: int,
                        limit: int | None, lower_face_rows: int = LOWER_FACE_ROWS,
-                       feature_layer: str = FEATURE_LAYER) -> str:
+                       feature_layer: str = FEATURE_LAYER, stage2: dict | None = None) -> str:
     """What a cached fold depends on, as JSON: a fold file made otherwise is stale."""
     return json.dumps({'base_sha256': file_sha256(base), 'classifier_sha256': file_sha256(classifier),
                        'folds': folds, 'epochs': epochs, 'seed': seed, 'limit': limit,
                        'fer_copies': FER_COPIES, 'au_codes': list(AU_CODES),
-                       'lower_face_rows': lower_face_rows, 'feature_layer': feature_layer},
+                       'lower_face_rows': lower_face_rows, 'feature_layer': feature_layer,
+                       **(stage2 or {})},
                       sort_keys=True)
 
 
@@ -127,8 +148,11 @@ def fold_chain(model, neighbourhood: NeighbourhoodFeatures, shipped: AUEmotionCl
 
 def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path, folds: int,
                    epochs: int, seed: int, limit: int | None = None,
-                   lower_face_rows: int = LOWER_FACE_ROWS, feature_layer: str = FEATURE_LAYER):
+                   lower_face_rows: int = LOWER_FACE_ROWS, feature_layer: str = FEATURE_LAYER,
+                   stage2: dict | None = None):
     """Out-of-fold AU probabilities and chain emotions for every CK+ image, and the fold of each.
+
+    stage2: more train_au options (rare_au_copies, positive_weight_power) for every fold.
 
     Fold results are cached in `work` with the configuration that made them;
     a cached fold made with another base, classifier or setting is refused.
@@ -137,7 +161,7 @@ def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path
     if limit:
         ckplus = select(ckplus, np.arange(0, len(ckplus['images']), max(1, len(ckplus['images']) // limit)))
     configuration = fold_configuration(base, classifier_path, folds, epochs, seed, limit,
-                                       lower_face_rows, feature_layer)
+                                       lower_face_rows, feature_layer, stage2)
     shipped = AUEmotionClassifier.load(classifier_path, AU_CODES)
     # The FER half of stage 2 and the k-NN's features are the same for every fold: once.
     fer_data = neighbourhood = None
@@ -164,7 +188,7 @@ def cross_validate(data_dir: Path, base: Path, classifier_path: Path, work: Path
             model = train_au(data_dir, base, work / f'fold{fold}', epochs,
                              ckplus=select(ckplus, train_rows), fer_copies=FER_COPIES, seed=seed,
                              limit=limit, fer_data=fer_data, lower_face_rows=lower_face_rows,
-                             feature_layer=feature_layer, verbose=0)
+                             feature_layer=feature_layer, verbose=0, **(stage2 or {}))
             faces = model_input(ckplus['images'][test_rows], int(model.input.shape[1]))
             fold_probabilities = model.predict(faces, verbose=0)['au']
             fold_chain_labels = fold_chain(model, neighbourhood, shipped, ckplus, train_rows, test_rows)
@@ -250,13 +274,22 @@ def main(argv=None):
                         help='stage 2 as train au --lower-face-rows')
     parser.add_argument('--feature-layer', default=FEATURE_LAYER,
                         help='stage 2 as train au --feature-layer')
+    parser.add_argument('--rare-au-copies', type=int, default=0,
+                        help='stage 2 as train au --rare-au-copies')
+    parser.add_argument('--positive-weight-power', type=float, default=POSITIVE_WEIGHT_POWER,
+                        help='stage 2 as train au --positive-weight-power')
     args = parser.parse_args(argv)
+    # Only options off their default enter the fold configuration: the shipped recipe's
+    # cached folds stay valid.
+    stage2 = {name: value for name, value, default in (
+        ('rare_au_copies', args.rare_au_copies, 0),
+        ('positive_weight_power', args.positive_weight_power, POSITIVE_WEIGHT_POWER)) if value != default}
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
 
     ckplus, probabilities, chain, fold_of = cross_validate(
         args.data, args.base, args.classifier, args.work, args.folds, args.epochs, args.seed, args.limit,
-        args.lower_face_rows, args.feature_layer)
+        args.lower_face_rows, args.feature_layer, stage2)
     per_au, means = au_metrics(ckplus['au'], probabilities, AU_CODES)
     intervals = au_f1_intervals(ckplus['au'], probabilities, ckplus['subjects'], AU_CODES)
     for name, interval in intervals.items():
@@ -274,8 +307,9 @@ def main(argv=None):
         'ckplus_cv': {'folds': args.folds, 'split': 'by subject (GroupKFold)',
                       'images': int(len(probabilities)),
                       'subjects': int(len(set(ckplus['subjects']))), 'threshold': 0.5,
-                      'stage2_epochs': args.epochs,
-                      'mean': means, 'fold_mean_f1': fold_f1, 'per_au': per_au},
+                      'stage2_epochs': args.epochs, 'stage2_options': stage2,
+                      'mean': means, 'fold_mean_f1': fold_f1, 'per_au': per_au,
+                      'coding_by_emotion': coding_by_emotion(ckplus, probabilities, AU_CODES)},
         'ckplus_chain_au_model_held_out': {
             **chain_scores, 'subjects': int(len(set(ckplus['subjects'][rated]))),
             'how': 'per fold: the fold\'s AU model (trained without the held-out subjects) and a '

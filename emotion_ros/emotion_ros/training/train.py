@@ -40,6 +40,8 @@ FEATURE_LAYER = 'stage4b_relu'
 # lower-face units read the bottom 3 of the 6 rows (the lower half of the crop), the
 # upper-face units the top 3; 0 lets every unit read the whole map.
 LOWER_FACE_ROWS = 3
+# Stage 2's AU loss weighs each AU's positives by (negatives / positives) ** this (positive_weights).
+POSITIVE_WEIGHT_POWER = 0.5
 DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
 
 
@@ -86,10 +88,16 @@ def make_fer_batches(images, labels, batch_size: int, seed: int, augment: bool, 
     return FerBatches()
 
 
-def positive_weights(au: np.ndarray, cap: float = 10.0) -> np.ndarray:
-    """sqrt(negatives / positives) per AU, between 1 and `cap`: rare AUs weigh more."""
+def positive_weights(au: np.ndarray, cap: float = 10.0, power: float = POSITIVE_WEIGHT_POWER) -> np.ndarray:
+    """(negatives / positives) ** power per AU, between 1 and `cap`: rare AUs weigh more."""
     positives = au.sum(0)
-    return np.clip(np.sqrt((len(au) - positives) / np.maximum(positives, 1)), 1.0, cap)
+    return np.clip(((len(au) - positives) / np.maximum(positives, 1)) ** power, 1.0, cap)
+
+
+def rare_au_faces(au: np.ndarray, max_share: float) -> np.ndarray:
+    """Rows of the faces that show an AU present in at most `max_share` of the faces in `au`."""
+    rare = au.mean(0) <= max_share
+    return np.flatnonzero((au[:, rare] > 0).any(1))
 
 
 def _callbacks(out: Path, monitor: str | None):
@@ -229,6 +237,8 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
              limit: int | None = None, learning_rate: float = 1e-3, emotion_weight: float = 1.0,
              dropout: float = 0.3, fer_data: tuple | None = None,
              lower_face_rows: int = LOWER_FACE_ROWS, feature_layer: str = FEATURE_LAYER,
+             rare_au_copies: int = 0, rare_au_share: float = 0.08,
+             positive_weight_power: float = POSITIVE_WEIGHT_POWER,
              verbose: int = 2):
     """Stage 2 on the CK+ faces given (default: all): heads trained on the frozen base's features.
 
@@ -240,6 +250,10 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
     lower_face_rows: > 0 confines each AU unit to its part of the face (model.face_region_rows:
     lower-face units read that many bottom rows of the feature map, upper-face units the rest).
     feature_layer: the base's layer the heads read (load_base).
+    rare_au_copies: extra augmented copies of each CK+ face that shows an AU with at most
+    `rare_au_share` of the faces positive (rare_au_faces), on top of its `ckplus_copies`.
+    positive_weight_power: the AU loss weighs each AU's positives by (negatives / positives)
+    to this power (positive_weights), counted on the CK+ faces before copying.
     Returns the two-output model (base + heads).
     """
     keras = _keras()
@@ -251,14 +265,20 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
         ckplus = select(ckplus, subset(limit, seed, np.arange(len(ckplus['images'])))[0])
     base = load_base(base_path, feature_layer)
     fer_x, fer_y, val_x, val_y = fer_data or fer_features(base, data_dir, fer_copies, seed, limit)
-    ck_x = base_features(base, augmented_copies(ckplus['images'], ckplus_copies, seed + 1))
+    ck_images = augmented_copies(ckplus['images'], ckplus_copies, seed + 1)
+    ck_source = np.tile(np.arange(len(ckplus['images'])), 1 + ckplus_copies)
+    rare = rare_au_faces(ckplus['au'], rare_au_share) if rare_au_copies else np.zeros(0, int)
+    if len(rare):
+        ck_images = np.concatenate([ck_images, augmented_copies(
+            ckplus['images'][rare], rare_au_copies, seed + 2)[len(rare):]])
+        ck_source = np.concatenate([ck_source, np.tile(rare, rare_au_copies)])
+    ck_x = base_features(base, ck_images)
     fer_rows, ck_rows = len(fer_x), len(ck_x)
-    ck_repeat = 1 + ckplus_copies
-    ck_emotions = np.tile(ckplus['emotions'], ck_repeat)
+    ck_emotions = ckplus['emotions'][ck_source]
     num_aus = ckplus['au'].shape[1]
     features = np.concatenate([fer_x, ck_x])
     targets = {'au': np.concatenate([np.zeros((fer_rows, num_aus), np.float32),
-                                     np.tile(ckplus['au'], (ck_repeat, 1))]),
+                                     ckplus['au'][ck_source]]),
                'emotion': np.concatenate([fer_y, np.eye(len(FER_CLASSES), dtype=np.float32)[
                    np.maximum(ck_emotions, 0)]])}
     # Sample weights mask the targets a face lacks (FER faces: AUs; CK+ contempt: emotion).
@@ -274,7 +294,8 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
     heads.compile(
         keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps,
                                                                      alpha=0.05)),
-        loss={'au': WeightedBinaryCrossentropy(positive_weights(ckplus['au'])),
+        loss={'au': WeightedBinaryCrossentropy(positive_weights(ckplus['au'],
+                                                                  power=positive_weight_power)),
               'emotion': 'categorical_crossentropy'},
         # Masked samples count as zeros in the batch mean: scale the AU loss back up.
         loss_weights={'au': 1.0 / ck_fraction, 'emotion': emotion_weight},
@@ -348,6 +369,12 @@ def main(argv=None):
                                         'read (upper-face units read the rest); 0: every unit reads all')
     sub.choices['au'].add_argument('--feature-layer', default=FEATURE_LAYER,
                                    help="the base's layer the heads read")
+    sub.choices['au'].add_argument('--rare-au-copies', type=int, default=0,
+                                   help='extra augmented copies of each CK+ face showing an AU '
+                                        'coded on at most 8%% of the faces')
+    sub.choices['au'].add_argument('--positive-weight-power', type=float, default=POSITIVE_WEIGHT_POWER,
+                                   help="AU loss weight of each AU's positives: "
+                                        '(negatives / positives) ** this, capped at 10')
     sub.choices['au'].add_argument('--export', type=Path, help='directory for the shipped model')
     args = parser.parse_args(argv)
     if args.stage == 'pretrain':
@@ -357,11 +384,14 @@ def main(argv=None):
     else:
         model = train_au(args.data, args.base, args.out, args.epochs, fer_copies=args.fer_copies,
                          ckplus_copies=args.ckplus_copies, seed=args.seed, limit=args.limit,
-                         lower_face_rows=args.lower_face_rows, feature_layer=args.feature_layer)
+                         lower_face_rows=args.lower_face_rows, feature_layer=args.feature_layer,
+                         rare_au_copies=args.rare_au_copies,
+                         positive_weight_power=args.positive_weight_power)
         metrics = {'stage': 'au', 'epochs': args.epochs, 'seed': args.seed,
                    'fer_copies': args.fer_copies, 'ckplus_copies': args.ckplus_copies,
                    'lower_face_rows': args.lower_face_rows,
-                   'feature_layer': args.feature_layer,
+                   'feature_layer': args.feature_layer, 'rare_au_copies': args.rare_au_copies,
+                   'positive_weight_power': args.positive_weight_power,
                    'ckplus_images': 'all dev subjects', 'base': args.base.name}
         (args.out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
         if args.export:
