@@ -68,22 +68,25 @@ def au_metrics(truth: np.ndarray, probabilities: np.ndarray, au_codes, threshold
 
 
 def coding_by_emotion(ckplus: dict, probabilities: np.ndarray, au_codes, threshold: float = 0.5) -> dict:
-    """For each AU and CK+ emotion: the subjects showing that emotion, how many of them were coded
-    with the AU, and the model's false alarms of the AU on that emotion's faces. Says where an
-    AU's coding, not the model, limits it (CK+ codes AU10 in few of the disgust faces that show
-    AU9, whose FACS rules overlap)."""
+    """The subjects showing each CK+ emotion and, for each AU and emotion, how many of them were
+    coded with the AU and the model's false alarms of the AU on that emotion's faces. Says where
+    an AU's coding, not the model, limits it (CK+ codes AU10 in few of the disgust faces that
+    show AU9, whose FACS rules overlap)."""
     names = np.array([*FER_CLASSES, 'contempt or none'])
     emotions = names[np.where(ckplus['emotions'] >= 0, ckplus['emotions'], len(FER_CLASSES))]
-    false = (probabilities >= threshold) & (ckplus['au'] < 0.5)
-    report = {}
-    for i, code in enumerate(au_codes):
-        positive = ckplus['au'][:, i] > 0.5
-        report[f'AU{code}'] = {'subjects_coded': int(len(set(ckplus['subjects'][positive]))), 'by_emotion': {
-            str(name): {'subjects': int(len(set(ckplus['subjects'][emotions == name]))),
-                        'subjects_coded': int(len(set(ckplus['subjects'][(emotions == name) & positive]))),
-                        'false_positives': int(false[emotions == name, i].sum())}
-            for name in names if (emotions == name).any()}}
-    return report
+    rows_of = {str(name): emotions == name for name in names if (emotions == name).any()}
+    subjects = ckplus['subjects']
+    present = ckplus['au'] > 0.5
+    false = (probabilities >= threshold) & ~present
+
+    def coded(rows):
+        return int(len(set(subjects[rows])))
+
+    return {'subjects': {name: coded(rows) for name, rows in rows_of.items()},
+            'per_au': {f'AU{code}': {'subjects_coded': coded(present[:, i]), 'by_emotion': {
+                name: {'subjects_coded': coded(rows & present[:, i]),
+                       'false_positives': int(false[rows, i].sum())}
+                for name, rows in rows_of.items()}} for i, code in enumerate(au_codes)}}
 
 
 def fold_configuration(base: Path, classifier: Path, folds: int, epochs: int, seed: int,

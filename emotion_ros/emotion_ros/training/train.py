@@ -42,6 +42,8 @@ FEATURE_LAYER = 'stage4b_relu'
 LOWER_FACE_ROWS = 3
 # Stage 2's AU loss weighs each AU's positives by (negatives / positives) ** this (positive_weights).
 POSITIVE_WEIGHT_POWER = 0.5
+# --rare-au-copies copies the faces showing an AU coded on at most this share of them.
+RARE_AU_SHARE = 0.08
 DEFAULT_DATA = Path(os.environ.get('EMOTION_ROS_SHARED', REPO.parent / 'shared')) / 'data'
 
 
@@ -237,7 +239,7 @@ def train_au(data_dir: Path, base_path: Path, out: Path, epochs: int, ckplus: di
              limit: int | None = None, learning_rate: float = 1e-3, emotion_weight: float = 1.0,
              dropout: float = 0.3, fer_data: tuple | None = None,
              lower_face_rows: int = LOWER_FACE_ROWS, feature_layer: str = FEATURE_LAYER,
-             rare_au_copies: int = 0, rare_au_share: float = 0.08,
+             rare_au_copies: int = 0, rare_au_share: float = RARE_AU_SHARE,
              positive_weight_power: float = POSITIVE_WEIGHT_POWER,
              verbose: int = 2):
     """Stage 2 on the CK+ faces given (default: all): heads trained on the frozen base's features.
@@ -371,7 +373,7 @@ def main(argv=None):
                                    help="the base's layer the heads read")
     sub.choices['au'].add_argument('--rare-au-copies', type=int, default=0,
                                    help='extra augmented copies of each CK+ face showing an AU '
-                                        'coded on at most 8%% of the faces')
+                                        f'coded on at most {RARE_AU_SHARE * 100:.0f}%% of the faces')
     sub.choices['au'].add_argument('--positive-weight-power', type=float, default=POSITIVE_WEIGHT_POWER,
                                    help="AU loss weight of each AU's positives: "
                                         '(negatives / positives) ** this, capped at 10')
